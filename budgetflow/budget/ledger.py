@@ -1,0 +1,427 @@
+"""The ledger: accounts in a tree, reservations held atomically on an account and all its ancestors, and an
+append-only, hash-chained journal of everything that happened.
+
+Every write runs in one short transaction that first locks the chain head (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+SELECT ... FOR UPDATE), so the cap check, the balance update and the journal append are atomic across threads,
+processes and machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator
+
+from sqlalchemy import Connection, inspect, select, text
+from sqlmodel import SQLModel
+
+from .account import Account
+from .audit import VerifyReport, verify_entries
+from .chain import canonical_amounts, entry_hash
+from .engine import DEFAULT_URL, make_engine, normalize_url, sqlite_path
+from .errors import AccountMismatch, BudgetExceeded, LedgerMissing, ReservationClosed
+from .limits import DIMENSIONS, Amounts, Budget
+from .owners import FileLease, OwnerLease, PostgresLease, ProcessLocalLease
+from .tables import GENESIS_HASH, ChainHead, LedgerAccount, LedgerEntry, OpenReservation
+from .views import AccountBalance, EntryView, RecoveredReservation
+
+_ACCOUNT = LedgerAccount.__table__
+_ENTRY = LedgerEntry.__table__
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+_PARAM = re.compile(r":(\w+)")
+
+
+@dataclass
+class _WriteTx:
+    """One open write transaction, holding the chain head. Runs on the DB-API cursor directly: the hot path is a
+    handful of tiny statements, and SQLAlchemy's per-statement overhead would be most of its cost."""
+
+    cur: object
+    pyformat: bool  # psycopg wants %(name)s, sqlite3 takes :name
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    appended: bool = False
+
+    def execute(self, sql: str, params: dict | None = None) -> int:
+        self.cur.execute(_pyformat(sql) if self.pyformat else sql, params or {})
+        return self.cur.rowcount
+
+    def fetch(self, sql: str, params: dict | None = None) -> list[SimpleNamespace]:
+        self.execute(sql, params)
+        names = [d[0] for d in self.cur.description]
+        return [SimpleNamespace(**dict(zip(names, row))) for row in self.cur.fetchall()]
+
+    def append(self, kind: str, account_id: int, payload: str, *, reservation_id=None, owner=None, note="") -> int:
+        seq, ts = self.seq + 1, now_us()
+        digest = entry_hash(
+            prev_hash=self.hash, seq=seq, ts_us=ts, kind=kind, account_id=account_id,
+            reservation_id=reservation_id, owner=owner, payload=payload, note=note,
+        )
+        self.execute(
+            "INSERT INTO bf_entry (seq, ts_us, kind, account_id, reservation_id, owner, payload, note, prev_hash, hash)"
+            " VALUES (:seq, :ts, :kind, :acc, :res, :owner, :payload, :note, :prev, :hash)",
+            dict(seq=seq, ts=ts, kind=kind, acc=account_id, res=reservation_id, owner=owner, payload=payload,
+                 note=note, prev=self.hash, hash=digest),
+        )
+        self.seq, self.hash, self.appended = seq, digest, True
+        return seq
+
+
+@lru_cache(maxsize=1024)
+def _pyformat(sql: str) -> str:
+    return _PARAM.sub(r"%(\1)s", sql)
+
+
+@dataclass
+class _Chain:
+    """An account's id and those of its ancestors, self first."""
+
+    ids: tuple[int, ...]
+    names: dict[int, str] = field(default_factory=dict)
+
+
+class Ledger:
+    """A budget ledger at `url` (`sqlite:///file.db` by default; `postgresql://...` for many machines).
+
+    Opening a ledger settles reservations left open by dead processes (charged as reserved), unless `recover=False`.
+    """
+
+    def __init__(self, url: str | Path = DEFAULT_URL, *, create: bool = True, recover: bool = True):
+        self.url = normalize_url(url)
+        if not create and sqlite_path(self.url) and not os.path.exists(sqlite_path(self.url)):
+            raise LedgerMissing(f"no budgetflow ledger at {self.url}: the file does not exist; check --db")
+        self.engine = make_engine(self.url)
+        self.backend = self.engine.dialect.name
+        self.owner = uuid.uuid4().hex
+        self._db_path = sqlite_path(self.url)
+        # One writer per process at a time: threads queue here instead of spinning on the database lock.
+        self._write_lock = threading.Lock()
+        self._read_lock = self._write_lock if (self.backend == "sqlite" and not self._db_path) else nullcontext()
+        self._lease = self._make_lease()
+        self._lease_lock = threading.Lock()
+        self._leased = False
+        self._chains: dict[int, _Chain] = {}
+        self._sql_cache: dict[tuple, str] = {}
+        self._writer = None  # DB-API connection used for all writes of this Ledger
+        if create:
+            self._create_schema()
+        elif not self._schema_present():
+            raise LedgerMissing(f"no budgetflow ledger at {self.url}; check --db, or create one by running a job")
+        self.recovered: list[RecoveredReservation] = self.recover() if recover else []
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_lease(self) -> OwnerLease:
+        if self.backend == "postgresql":
+            return PostgresLease(self.engine, self.owner)
+        if self._db_path:
+            return FileLease(os.path.abspath(self._db_path), self.owner)
+        return ProcessLocalLease()
+
+    def _schema_present(self) -> bool:
+        return inspect(self.engine).has_table(LedgerEntry.__tablename__)
+
+    def _create_schema(self) -> None:
+        tables = [t.__table__ for t in (LedgerAccount, LedgerEntry, ChainHead, OpenReservation)]
+        with self._schema_lock() as conn:
+            SQLModel.metadata.create_all(conn, tables=tables)
+            conn.execute(
+                text("INSERT INTO bf_chain_head (id, seq, hash) VALUES (1, 0, :h) ON CONFLICT (id) DO NOTHING"),
+                {"h": GENESIS_HASH},
+            )
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[Connection]:
+        """Serialise schema creation between processes that open a new ledger at the same moment."""
+        with self.engine.connect() as conn:
+            if self.backend == "sqlite":
+                conn.execution_options(budgetflow_write=True)
+            with conn.begin():
+                if self.backend == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7424151)"))
+                yield conn
+
+    def close(self) -> None:
+        """Drop this process's lease (reservations still open become recoverable) and close connections."""
+        self._lease.release()
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        self.engine.dispose()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def _write(self) -> Iterator[_WriteTx]:
+        """A write transaction that holds the chain head: SQLite BEGIN IMMEDIATE, PostgreSQL SELECT ... FOR UPDATE.
+        Writes of this process share one connection, serialised by a lock (they serialise in the database anyway)."""
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = self.engine.raw_connection()
+            dbapi = self._writer
+            tx = _WriteTx(dbapi.cursor(), pyformat=self.backend == "postgresql")
+            try:
+                if self.backend == "sqlite":
+                    tx.execute("BEGIN IMMEDIATE")
+                lock = " FOR UPDATE" if self.backend == "postgresql" else ""
+                (head,) = tx.fetch(f"SELECT seq, hash FROM bf_chain_head WHERE id = 1{lock}")
+                tx.seq, tx.hash = head.seq, head.hash
+                yield tx
+                if tx.appended:
+                    tx.execute("UPDATE bf_chain_head SET seq = :s, hash = :h WHERE id = 1", {"s": tx.seq, "h": tx.hash})
+                dbapi.commit()
+            except BaseException:
+                try:
+                    dbapi.rollback()
+                except Exception:  # the connection itself is broken: reconnect on the next write
+                    self._writer = None
+                    dbapi.invalidate()
+                raise
+            finally:
+                tx.cur.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._read_lock, self.engine.connect() as conn:
+            yield conn
+
+    def _ensure_lease(self) -> None:
+        if not self._leased:
+            with self._lease_lock:
+                if not self._leased:
+                    self._lease.acquire()
+                    self._leased = True
+
+    def _cached_sql(self, key: tuple, build) -> str:
+        sql = self._sql_cache.get(key)
+        if sql is None:
+            sql = self._sql_cache[key] = build()
+        return sql
+
+    # ------------------------------------------------------------------ accounts
+
+    def account(self, name: str, budget: Budget | None = None, parent: Account | str | None = None) -> Account:
+        """Create the account `name` under `parent`, or reopen it by name."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise ValueError(f"account name must be a non-empty string of at most 200 characters, got {name!r}")
+        if budget is not None and not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a budgetflow.Budget, got {type(budget).__name__}")
+        parent_row = None
+        if parent is not None:
+            parent_name = parent.name if isinstance(parent, Account) else parent
+            parent_row = self._account_row(parent_name)
+            if parent_row is None:
+                raise AccountMismatch(f"parent account {parent_name!r} does not exist; create it first")
+        row = self._account_row(name)
+        if row is None:
+            with self._write() as tx:
+                found = tx.fetch("SELECT * FROM bf_account WHERE name = :n", {"n": name})
+                # another process may have created it meanwhile
+                row = found[0] if found else self._insert_account(tx, name, budget or Budget(), parent_row)
+        self._check_reopen(row, budget, parent_row)
+        return Account(self, row.id, row.name)
+
+    def _insert_account(self, tx: _WriteTx, name: str, budget: Budget, parent_row) -> object:
+        caps = budget.cap_units()
+        parent_id = parent_row.id if parent_row is not None else None
+        values = dict(name=name, parent_id=parent_id, created_us=now_us(), **{f"cap_{d}": caps[d] for d in DIMENSIONS})
+        (inserted,) = tx.fetch(
+            f"INSERT INTO bf_account ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)}) RETURNING *",
+            values,
+        )
+        definition = json.dumps(
+            {"name": name, "parent_id": parent_id, "caps": {d: u for d, u in caps.items() if u is not None}},
+            sort_keys=True, separators=(",", ":"),
+        )
+        tx.append("open", inserted.id, definition, note=f"account {name}")
+        return inserted
+
+    def _check_reopen(self, row, budget: Budget | None, parent_row) -> None:
+        if parent_row is not None and row.parent_id != parent_row.id:
+            raise AccountMismatch(
+                f"account {row.name!r} already exists under a different parent; names are unique in a ledger"
+            )
+        if budget is not None:
+            stored = {d: getattr(row, f"cap_{d}") for d in DIMENSIONS}
+            if stored != budget.cap_units():
+                raise AccountMismatch(
+                    f"account {row.name!r} already exists with budget ({Budget.from_units(stored).describe()}), "
+                    f"not ({budget.describe()}); reopen it without a budget or pick another name"
+                )
+
+    def _account_row(self, name: str):
+        with self._read() as conn:
+            return conn.execute(select(_ACCOUNT).where(_ACCOUNT.c.name == name)).one_or_none()
+
+    def _chain(self, account_id: int, tx: _WriteTx | None = None) -> _Chain:
+        """Ids of the account and its ancestors (self first). Parents never change, so this is cached."""
+        chain = self._chains.get(account_id)
+        if chain is None:
+            ids, names, current = [], {}, account_id
+            sql = "SELECT id, name, parent_id FROM bf_account WHERE id = :i"
+            with (nullcontext() if tx is not None else self._read()) as conn:
+                while current is not None:
+                    if tx is not None:
+                        (row,) = tx.fetch(sql, {"i": current})
+                    else:
+                        row = conn.execute(text(sql), {"i": current}).one()
+                    ids.append(row.id)
+                    names[row.id] = row.name
+                    current = row.parent_id
+            chain = self._chains[account_id] = _Chain(tuple(ids), names)
+        return chain
+
+    # ------------------------------------------------------------------ reserve / settle
+
+    def _reserve(self, account: Account, units: dict[str, int]) -> str:
+        chain = self._chain(account.id)
+        reservation_id = uuid.uuid4().hex
+        self._ensure_lease()
+        with self._write() as tx:
+            if units:
+                dims = tuple(units)
+                sql = self._cached_sql(("reserve", dims, chain.ids), lambda: self._reserve_sql(dims, chain.ids))
+                if tx.execute(sql, units) != len(chain.ids):
+                    raise self._exceeded(tx, chain, units)
+            payload = canonical_amounts(units)
+            tx.execute(
+                "INSERT INTO bf_open_reservation (id, account_id, owner, created_us, amounts)"
+                " VALUES (:id, :acc, :owner, :ts, :amounts)",
+                dict(id=reservation_id, acc=account.id, owner=self.owner, ts=now_us(), amounts=payload),
+            )
+            tx.append("reserve", account.id, payload, reservation_id=reservation_id, owner=self.owner)
+        return reservation_id
+
+    @staticmethod
+    def _reserve_sql(dims: tuple[str, ...], ids: tuple[int, ...]) -> str:
+        sets = ", ".join(f"reserved_{d} = reserved_{d} + :{d}" for d in dims)
+        fits = " AND ".join(f"(cap_{d} IS NULL OR committed_{d} + reserved_{d} + :{d} <= cap_{d})" for d in dims)
+        return f"UPDATE bf_account SET {sets} WHERE id IN ({','.join(map(str, ids))}) AND {fits}"
+
+    def _exceeded(self, tx: _WriteTx, chain: _Chain, units: dict[str, int]) -> BudgetExceeded:
+        """Name the first account (nearest first) and quantity that cannot afford the reservation."""
+        for account_id in chain.ids:
+            (row,) = tx.fetch("SELECT * FROM bf_account WHERE id = :i", {"i": account_id})
+            for dim, need in units.items():
+                cap = getattr(row, f"cap_{dim}")
+                if cap is not None:
+                    left = cap - getattr(row, f"committed_{dim}") - getattr(row, f"reserved_{dim}")
+                    if need > left:
+                        return BudgetExceeded(row.name, dim, need, left, cap)
+        raise AssertionError("reservation refused but every account affords it")  # unreachable under the lock
+
+    def _settle(
+        self, tx: _WriteTx, reservation_id: str, account_id: int, held: dict[str, int], charged: dict[str, int],
+        kind: str, note: str = "", owner: str | None = None,
+    ) -> None:
+        if tx.execute("DELETE FROM bf_open_reservation WHERE id = :r", {"r": reservation_id}) != 1:
+            raise ReservationClosed(f"reservation {reservation_id} was already settled (possibly by recovery)")
+        chain = self._chain(account_id, tx)
+        dims = tuple(d for d in DIMENSIONS if held.get(d) or charged.get(d))
+        if dims:
+            sql = self._cached_sql(("settle", dims, chain.ids), lambda: self._settle_sql(dims, chain.ids))
+            params = {f"h_{d}": held.get(d, 0) for d in dims} | {f"c_{d}": charged.get(d, 0) for d in dims}
+            tx.execute(sql, params)
+        over = [d for d in dims if charged.get(d, 0) > held.get(d, 0)]
+        if over:
+            note = (note + "; " if note else "") + "overrun: charged more than reserved in " + ", ".join(over)
+        tx.append(kind, account_id, canonical_amounts(charged), reservation_id=reservation_id,
+                  owner=owner or self.owner, note=note)
+
+    @staticmethod
+    def _settle_sql(dims: tuple[str, ...], ids: tuple[int, ...]) -> str:
+        sets = ", ".join(f"reserved_{d} = reserved_{d} - :h_{d}, committed_{d} = committed_{d} + :c_{d}" for d in dims)
+        return f"UPDATE bf_account SET {sets} WHERE id IN ({','.join(map(str, ids))})"
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self) -> list[RecoveredReservation]:
+        """Settle reservations whose owner process is dead: charged in full, as reserved, and journalled."""
+        with self._read() as conn:
+            owners = conn.execute(
+                text("SELECT DISTINCT owner FROM bf_open_reservation WHERE owner <> :me"), {"me": self.owner}
+            ).scalars().all()
+        dead = [o for o in owners if not self._lease.is_alive(o)]
+        if not dead:
+            return []
+        recovered: list[RecoveredReservation] = []
+        with self._write() as tx:
+            rows = [r for r in tx.fetch("SELECT * FROM bf_open_reservation ORDER BY created_us") if r.owner in dead]
+            for row in rows:
+                held = json.loads(row.amounts)
+                note = f"recovered: owner {row.owner} died holding this reservation; charged as reserved"
+                self._settle(tx, row.id, row.account_id, held, held, "recover", note, owner=row.owner)
+                name = self._chain(row.account_id, tx).names[row.account_id]
+                recovered.append(RecoveredReservation(
+                    reservation_id=row.id, account=name, owner=row.owner, charged=Amounts.from_units(held)
+                ))
+        for owner in dead:
+            self._lease.forget(owner)
+        return recovered
+
+    # ------------------------------------------------------------------ reading
+
+    def balance(self, account_id: int) -> AccountBalance:
+        with self._read() as conn:
+            row = conn.execute(select(_ACCOUNT).where(_ACCOUNT.c.id == account_id)).one()
+            parent = None
+            if row.parent_id is not None:
+                parent = conn.execute(text("SELECT name FROM bf_account WHERE id = :i"), {"i": row.parent_id}).scalar()
+        return AccountBalance.from_row(row, parent)
+
+    def accounts(self) -> list[AccountBalance]:
+        with self._read() as conn:
+            rows = conn.execute(select(_ACCOUNT).order_by(_ACCOUNT.c.id)).all()
+        names = {r.id: r.name for r in rows}
+        return [AccountBalance.from_row(r, names.get(r.parent_id)) for r in rows]
+
+    def entries(self, account: str | None = None, limit: int | None = None) -> list[EntryView]:
+        """Journal entries in order (the last `limit` ones if given), optionally for one account only."""
+        with self._read() as conn:
+            names = dict(conn.execute(text("SELECT id, name FROM bf_account")).all())
+            query = select(_ENTRY).order_by(_ENTRY.c.seq.desc() if limit else _ENTRY.c.seq)
+            if account is not None:
+                ids = [i for i, n in names.items() if n == account]
+                if not ids:
+                    raise LedgerMissing(f"no account named {account!r} in this ledger")
+                query = query.where(_ENTRY.c.account_id == ids[0])
+            if limit:
+                query = query.limit(limit)
+            rows = conn.execute(query).all()
+        if limit:
+            rows.reverse()
+        return [EntryView.from_row(r, names.get(r.account_id, f"#{r.account_id}")) for r in rows]
+
+    def verify(self) -> VerifyReport:
+        """Check the hash chain, the chain head, and that balances and open reservations match the journal."""
+        with self._read() as conn:
+            with conn.begin():  # one snapshot for all reads
+                entries = conn.execute(select(_ENTRY).order_by(_ENTRY.c.seq)).all()
+                head = conn.execute(text("SELECT seq, hash FROM bf_chain_head WHERE id = 1")).one_or_none()
+                accounts = conn.execute(select(_ACCOUNT)).all()
+                open_ids = set(conn.execute(text("SELECT id FROM bf_open_reservation")).scalars())
+        return verify_entries(entries, head, accounts, open_ids)

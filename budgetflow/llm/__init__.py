@@ -1,0 +1,1 @@
+"""llm: see DESIGN.md (not built yet)."""

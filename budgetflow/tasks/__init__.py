@@ -1,0 +1,1 @@
+"""tasks: see DESIGN.md (not built yet)."""

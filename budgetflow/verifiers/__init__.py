@@ -1,0 +1,1 @@
+"""verifiers: see DESIGN.md (not built yet)."""
