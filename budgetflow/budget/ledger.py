@@ -104,7 +104,10 @@ class Ledger:
         self.url = normalize_url(url)
         if not create and sqlite_path(self.url) and not os.path.exists(sqlite_path(self.url)):
             raise LedgerMissing(f"no budgetflow ledger at {self.url}: the file does not exist; check --db")
+        if create and sqlite_path(self.url):
+            Path(sqlite_path(self.url)).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.url)
+        self._pid = os.getpid()
         self.backend = self.engine.dialect.name
         self.owner = uuid.uuid4().hex
         self._db_path = sqlite_path(self.url)
@@ -115,7 +118,6 @@ class Ledger:
         self._lease_lock = threading.Lock()
         self._leased = False
         self._chains: dict[int, _Chain] = {}
-        self._sql_cache: dict[tuple, str] = {}
         self._writer = None  # DB-API connection used for all writes of this Ledger
         if create:
             self._create_schema()
@@ -179,6 +181,8 @@ class Ledger:
     def _write(self) -> Iterator[_WriteTx]:
         """A write transaction that holds the chain head: SQLite BEGIN IMMEDIATE, PostgreSQL SELECT ... FOR UPDATE.
         Writes of this process share one connection, serialised by a lock (they serialise in the database anyway)."""
+        if os.getpid() != self._pid:
+            raise RuntimeError("a Ledger cannot be used across fork(); open a new Ledger(url) in the child process")
         with self._write_lock:
             if self._writer is None:
                 self._writer = self.engine.raw_connection()
@@ -215,12 +219,6 @@ class Ledger:
                 if not self._leased:
                     self._lease.acquire()
                     self._leased = True
-
-    def _cached_sql(self, key: tuple, build) -> str:
-        sql = self._sql_cache.get(key)
-        if sql is None:
-            sql = self._sql_cache[key] = build()
-        return sql
 
     # ------------------------------------------------------------------ accounts
 
@@ -304,7 +302,7 @@ class Ledger:
         with self._write() as tx:
             if units:
                 dims = tuple(units)
-                sql = self._cached_sql(("reserve", dims, chain.ids), lambda: self._reserve_sql(dims, chain.ids))
+                sql = self._reserve_sql(dims, chain.ids)
                 if tx.execute(sql, units) != len(chain.ids):
                     raise self._exceeded(tx, chain, units)
             payload = canonical_amounts(units)
@@ -317,6 +315,7 @@ class Ledger:
         return reservation_id
 
     @staticmethod
+    @lru_cache(maxsize=4096)
     def _reserve_sql(dims: tuple[str, ...], ids: tuple[int, ...]) -> str:
         sets = ", ".join(f"reserved_{d} = reserved_{d} + :{d}" for d in dims)
         fits = " AND ".join(f"(cap_{d} IS NULL OR committed_{d} + reserved_{d} + :{d} <= cap_{d})" for d in dims)
@@ -343,7 +342,7 @@ class Ledger:
         chain = self._chain(account_id, tx)
         dims = tuple(d for d in DIMENSIONS if held.get(d) or charged.get(d))
         if dims:
-            sql = self._cached_sql(("settle", dims, chain.ids), lambda: self._settle_sql(dims, chain.ids))
+            sql = self._settle_sql(dims, chain.ids)
             params = {f"h_{d}": held.get(d, 0) for d in dims} | {f"c_{d}": charged.get(d, 0) for d in dims}
             tx.execute(sql, params)
         over = [d for d in dims if charged.get(d, 0) > held.get(d, 0)]
@@ -353,6 +352,7 @@ class Ledger:
                   owner=owner or self.owner, note=note)
 
     @staticmethod
+    @lru_cache(maxsize=4096)
     def _settle_sql(dims: tuple[str, ...], ids: tuple[int, ...]) -> str:
         sets = ", ".join(f"reserved_{d} = reserved_{d} - :h_{d}, committed_{d} = committed_{d} + :c_{d}" for d in dims)
         return f"UPDATE bf_account SET {sets} WHERE id IN ({','.join(map(str, ids))})"

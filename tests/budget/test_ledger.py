@@ -160,3 +160,29 @@ def test_plain_path_is_sqlite(tmp_path):
     ledger.account("a")
     assert (tmp_path / "x.db").exists()
     ledger.close()
+
+
+def test_sqlite_file_in_a_new_directory(tmp_path):
+    ledger = Ledger(tmp_path / "runs" / "demo" / "ledger.db")
+    ledger.account("a")
+    assert (tmp_path / "runs" / "demo" / "ledger.db").exists()
+    ledger.close()
+
+
+def test_a_ledger_refuses_to_be_used_across_fork(sqlite_url):
+    import os
+
+    ledger = Ledger(sqlite_url)
+    acc = ledger.account("a", Budget(calls=5))
+    pid = os.fork()
+    if pid == 0:  # child: sharing the parent's connections would corrupt them
+        try:
+            acc.reserve(calls=1)
+            os._exit(1)
+        except RuntimeError as err:
+            os._exit(0 if "across fork" in str(err) else 2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    acc.reserve(calls=1).commit(calls=1)  # the parent is unaffected
+    assert acc.spent().calls == 1
+    ledger.close()
