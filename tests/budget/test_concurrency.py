@@ -107,16 +107,9 @@ def test_64_threads_never_overspend(ledger_url):
 
 
 @pytest.mark.timeout(300)
-def test_4_processes_on_one_sqlite_file(sqlite_url):
-    with InvariantMonitor(sqlite_url) as monitor:
-        results = _spawn_workers(sqlite_url, processes=4, threads=8, attempts=25)
+def test_4_processes_share_one_ledger(ledger_url):
+    """4 processes × 8 threads on one SQLite file, or on one PostgreSQL database."""
+    with InvariantMonitor(ledger_url) as monitor:
+        results = _spawn_workers(ledger_url, processes=4, threads=8, attempts=25)
     assert monitor.samples > 0 and not monitor.violations, monitor.violations[:5]
-    _check_final(sqlite_url, results)
-
-
-@pytest.mark.timeout(300)
-def test_4_processes_on_postgres(pg_url):
-    with InvariantMonitor(pg_url) as monitor:
-        results = _spawn_workers(pg_url, processes=4, threads=8, attempts=25)
-    assert monitor.samples > 0 and not monitor.violations, monitor.violations[:5]
-    _check_final(pg_url, results)
+    _check_final(ledger_url, results)
