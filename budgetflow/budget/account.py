@@ -51,14 +51,16 @@ class Account:
     def remaining(self) -> Budget:
         """What can still be reserved here: the tightest of this account's and its ancestors' headroom.
         None means no cap on that quantity anywhere above."""
-        chain = self.ledger._chain(self.id).ids
+        return Budget.from_units(self.headroom_units())
+
+    def headroom_units(self) -> dict[str, int | None]:
+        """`remaining()` in the ledger's integer units (exact, for planning a reservation)."""
         left: dict[str, int | None] = {d: None for d in DIMENSIONS}
-        for account_id in chain:
-            bal = self.ledger.balance(account_id)
-            for dim, headroom in bal.headroom_units().items():
+        for account_id in self.ledger._chain(self.id).ids:
+            for dim, headroom in self.ledger.balance(account_id).headroom_units().items():
                 if headroom is not None:
                     left[dim] = headroom if left[dim] is None else min(left[dim], headroom)
-        return Budget.from_units({d: None if v is None else max(v, 0) for d, v in left.items()})
+        return {d: None if v is None else max(v, 0) for d, v in left.items()}
 
 
 class Reservation:
@@ -98,6 +100,17 @@ class Reservation:
             )
         self._settle("commit", charged)
         return Amounts.from_units(charged)
+
+    def extend(self, **more: float) -> None:
+        """Hold more on the same reservation (e.g. a call that needs more engine time than estimated), under the
+        same cap checks as `reserve`: raises BudgetExceeded and leaves the reservation as it was if it cannot fit."""
+        units = amounts_to_units(more)
+        with self._lock:
+            if self.state != "open":
+                raise ReservationClosed(f"reservation {self.id} on {self.account.name!r} is already {self.state}")
+            self.account.ledger._extend(self.account, self.id, self._units, units)
+            for dim, u in units.items():
+                self._units[dim] = self._units.get(dim, 0) + u
 
     def release(self) -> None:
         """Free the whole reservation: the work never reached a provider."""

@@ -80,6 +80,16 @@ def _replay(entries) -> tuple[dict[int, _Replayed], set[str], int | None, list[s
             for acc in chain(e.account_id):
                 for d, u in payload.items():
                     acc.reserved[d] += u
+        elif e.kind == "extend":
+            if e.reservation_id not in open_res:
+                return accounts, set(open_res), e.seq, [
+                    f"entry #{e.seq} extends reservation {e.reservation_id}, which is not open"]
+            account_id, held = open_res[e.reservation_id]
+            for d, u in payload.items():
+                held[d] = held.get(d, 0) + u
+            for acc in chain(account_id):
+                for d, u in payload.items():
+                    acc.reserved[d] += u
         elif e.kind in ("commit", "release", "recover"):
             if e.reservation_id not in open_res:
                 return accounts, set(open_res), e.seq, [

@@ -295,16 +295,18 @@ class Ledger:
 
     # ------------------------------------------------------------------ reserve / settle
 
+    def _hold(self, tx: _WriteTx, chain: _Chain, units: dict[str, int]) -> None:
+        """Add `units` to the reserved amounts of every account in the chain, or raise BudgetExceeded."""
+        if units:
+            if tx.execute(self._reserve_sql(tuple(units), chain.ids), units) != len(chain.ids):
+                raise self._exceeded(tx, chain, units)
+
     def _reserve(self, account: Account, units: dict[str, int]) -> str:
         chain = self._chain(account.id)
         reservation_id = uuid.uuid4().hex
         self._ensure_lease()
         with self._write() as tx:
-            if units:
-                dims = tuple(units)
-                sql = self._reserve_sql(dims, chain.ids)
-                if tx.execute(sql, units) != len(chain.ids):
-                    raise self._exceeded(tx, chain, units)
+            self._hold(tx, chain, units)
             payload = canonical_amounts(units)
             tx.execute(
                 "INSERT INTO bf_open_reservation (id, account_id, owner, created_us, amounts)"
@@ -313,6 +315,17 @@ class Ledger:
             )
             tx.append("reserve", account.id, payload, reservation_id=reservation_id, owner=self.owner)
         return reservation_id
+
+    def _extend(self, account: Account, reservation_id: str, held: dict[str, int], more: dict[str, int]) -> None:
+        """Grow an open reservation by `more`, under the same cap checks as a new one."""
+        chain = self._chain(account.id)
+        total = {d: held.get(d, 0) + more.get(d, 0) for d in set(held) | set(more)}
+        with self._write() as tx:
+            self._hold(tx, chain, more)
+            if tx.execute("UPDATE bf_open_reservation SET amounts = :a WHERE id = :r",
+                          {"a": canonical_amounts(total), "r": reservation_id}) != 1:
+                raise ReservationClosed(f"reservation {reservation_id} was already settled (possibly by recovery)")
+            tx.append("extend", account.id, canonical_amounts(more), reservation_id=reservation_id, owner=self.owner)
 
     @staticmethod
     @lru_cache(maxsize=4096)

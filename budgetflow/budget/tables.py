@@ -60,7 +60,7 @@ class LedgerEntry(SQLModel, table=True):
 
     seq: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     ts_us: int = Field(sa_type=BigInteger)
-    kind: str  # open | reserve | commit | release | recover
+    kind: str  # open | reserve | extend | commit | release | recover
     account_id: int = Field(index=True)
     reservation_id: str | None = Field(default=None, index=True)
     owner: str | None = None

@@ -186,3 +186,36 @@ def test_a_ledger_refuses_to_be_used_across_fork(sqlite_url):
     acc.reserve(calls=1).commit(calls=1)  # the parent is unaffected
     assert acc.spent().calls == 1
     ledger.close()
+
+
+def test_extend_grows_a_reservation_under_the_same_caps(ledger_url):
+    ledger = Ledger(ledger_url)
+    run = ledger.account("run", Budget(cpu_seconds=10))
+    task = run.child("task")
+    r = task.reserve(cpu_seconds=3)
+    r.extend(cpu_seconds=4)
+    assert run.held().cpu_seconds == pytest.approx(7) and r.amounts.cpu_seconds == pytest.approx(7)
+    with pytest.raises(BudgetExceeded, match="run needs ≥ 4 cpu-seconds, 3 cpu-seconds left"):
+        r.extend(cpu_seconds=4)
+    assert run.held().cpu_seconds == pytest.approx(7)  # the failed extension changed nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # within the extended hold: no overrun
+        r.commit(cpu_seconds=6.5)
+    assert run.spent().cpu_seconds == pytest.approx(6.5) and run.held().cpu_seconds == 0
+    assert "overrun" not in ledger.entries()[-1].note
+    with pytest.raises(ReservationClosed):
+        r.extend(cpu_seconds=1)
+    assert ledger.verify().ok
+    ledger.close()
+
+
+def test_recovery_charges_the_extended_amount(ledger_url):
+    first = Ledger(ledger_url)
+    r = first.account("a", Budget(usd=1)).reserve(usd=0.1)
+    r.extend(usd=0.15)
+    first._lease.release()
+    second = Ledger(ledger_url)
+    assert second.account("a").spent().usd == pytest.approx(0.25)
+    assert second.verify().ok
+    first.close()
+    second.close()
