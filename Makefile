@@ -12,24 +12,25 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
 export RAY_USAGE_STATS_ENABLED := 0
+export BUDGETFLOW_CACHE := $(CACHE)
 
 .PHONY: setup demo test bench clean
 
 setup:
 	bash scripts/setup_system.sh
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgres]'
+	PYTHON=$(PYTHON) bash scripts/setup_python.sh $(VENV) dev,postgres,local
+	$(VENV)/bin/budgetflow models prepare smollm2-135m
 
 demo: setup
-	$(PY) examples/ledger_quickstart.py --db runs/quickstart/ledger.db
-	$(VENV)/bin/budgetflow ledger show --db runs/quickstart/ledger.db
+	$(PY) examples/local_model_budget.py --db runs/local-model/ledger.db
+	$(VENV)/bin/budgetflow ledger show --db runs/local-model/ledger.db
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) bench/bench_ledger.py
+	$(PY) bench/bench_llm.py
 
 clean:
 	rm -rf runs bench/results .pytest_cache

