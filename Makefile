@@ -13,11 +13,14 @@ export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export BUDGETFLOW_CACHE := $(CACHE)
+# the Docker engine scripts/setup_docker.sh starts (its own dockerd, no registry, no bridge network)
+export DOCKER_HOST ?= unix:///run/budgetflow-docker.sock
 
 .PHONY: setup demo test bench clean
 
 setup:
 	bash scripts/setup_system.sh
+	bash scripts/setup_docker.sh
 	PYTHON=$(PYTHON) bash scripts/setup_python.sh $(VENV) dev,postgres,local
 	$(VENV)/bin/budgetflow models prepare smollm2-135m
 
@@ -31,6 +34,7 @@ test: setup
 bench: setup
 	$(PY) bench/bench_ledger.py
 	$(PY) bench/bench_llm.py
+	$(PY) bench/bench_sandbox.py
 
 clean:
 	rm -rf runs bench/results .pytest_cache

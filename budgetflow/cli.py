@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .budget import DIMENSIONS, Ledger, LedgerMissing, PriceBook, UnpricedModel
 from .budget.limits import UNITS, format_amount
+from .sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
     help=(
@@ -46,6 +47,7 @@ models_app = typer.Typer(
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(prices_app, name="prices")
 app.add_typer(models_app, name="models")
+app.add_typer(sandbox_app, name="sandbox")
 
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,4 @@
+# hostile: cpu — spin forever
+# expect: {"killed_by": ["cpu", "timeout"]}
+while True:
+    pass

@@ -1,0 +1,120 @@
+"""What happens around runs: labelled Docker containers of a dead parent are swept, the
+CLI reports backends, pool workers are reused and replaced."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from typer.testing import CliRunner
+
+from budgetflow.sandbox import Limits
+from budgetflow.sandbox.cli import app
+from budgetflow.sandbox.docker_backend import LABEL, OWNER_LABEL, DockerSandbox
+
+from .backends import REPO
+
+
+def _docker(backends) -> DockerSandbox:
+    return backends.get("docker").box
+
+
+def test_sweep_removes_containers_of_dead_owners(backends):
+    box = _docker(backends)
+    dead_owner = f"{__import__('socket').gethostname()}:999999999:1"
+    c = box.client.containers.run(box.image, ["sleep", "300"], detach=True, network_mode="none",
+                                  labels={LABEL: "1", OWNER_LABEL: dead_owner})
+    try:
+        fresh = DockerSandbox()  # sweeps on start
+        try:
+            ids = {x.id for x in fresh.client.containers.list(all=True, filters={"label": LABEL})}
+            assert c.id not in ids and fresh.swept >= 1
+        finally:
+            fresh.close()
+    finally:
+        try:
+            c.remove(force=True)
+        except Exception:
+            pass
+
+
+def test_killed_parent_leaves_no_container_behind(backends, tmp_path):
+    """SIGKILL a client mid-run; its container stops at its own wall clock at the latest,
+    and the next DockerSandbox removes it right away."""
+    box = _docker(backends)
+    script = tmp_path / "client.py"
+    script.write_text(
+        "from budgetflow.sandbox.docker_backend import DockerSandbox\nfrom budgetflow.sandbox import Limits\n"
+        "box = DockerSandbox()\nprint(box.owner, flush=True)\n"
+        "box.run_python('import time\\ntime.sleep(120)', limits=Limits(timeout_s=120, cpu_s=10), fresh=True)\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    owner = p.stdout.readline().strip()
+
+    def mine() -> list:
+        return box.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+
+    deadline = time.monotonic() + 30
+    while not mine() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert mine(), "the client never started its container"
+    p.kill()
+    p.wait()
+    DockerSandbox().close()  # a new sandbox sweeps what the dead one left
+    assert mine() == []
+
+
+def test_cli_check_reports_every_backend(backends):
+    _docker(backends)  # engine started (the fixture may have run setup_docker.sh)
+    result = CliRunner().invoke(app, ["check", "--json"])
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.output)
+    assert status["process"] == {"ok": True, "reason": None}
+    assert status["docker"] == {"ok": True, "reason": None}
+
+
+def test_cli_check_explains_a_missing_engine(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/budgetflow-test.sock")
+    result = CliRunner().invoke(app, ["check", "--json"])
+    status = json.loads(result.output)
+    assert status["docker"]["ok"] is False
+    assert "setup_docker.sh" in status["docker"]["reason"]
+
+
+def test_warm_workers_are_reused_and_replaced(backends):
+    box = backends.get("process")
+    uid = lambda: box.run_python("import os; print(os.getuid())").stdout  # noqa: E731
+    first = uid()
+    assert uid() == first  # same idle worker, back to back
+    # a run that breaks its worker (output cap, then the worker keeps serving) ...
+    r = box.run_python("while True: print('x' * 1000)", limits=Limits(output_bytes=10_000))
+    assert r.killed_by == "output"
+    assert uid() == first
+    # ... and one whose worker is gone: the next run gets a new one
+    for sock in box._idle[False]:
+        sock.close()
+    box._idle[False].clear()
+    assert box.run_python("print('fine')").stdout == "fine\n"
+
+
+def test_killed_parent_pool_container_goes_by_itself(backends, tmp_path):
+    """A pool container's runner reads the parent's attach stream: when the parent dies the
+    stream closes, the runner exits and Docker removes the container, no sweep needed."""
+    box = _docker(backends)
+    script = tmp_path / "client.py"
+    script.write_text(
+        "from budgetflow.sandbox.docker_backend import DockerSandbox\nimport time\n"
+        "box = DockerSandbox()\nbox.run_python('print(1)')\nprint(box.owner, flush=True)\ntime.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    owner = p.stdout.readline().strip()
+
+    def mine() -> list:
+        return box.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+
+    assert mine(), "the idle pool container should exist while its parent lives"
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 15
+    while mine() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert mine() == []
