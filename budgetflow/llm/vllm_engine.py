@@ -218,6 +218,8 @@ class VLLMEngine:
                         if choice.get("finish_reason") and finish[i] is None:
                             finish[i] = choice["finish_reason"]
                             self.clock.set_weight(key, sum(f is None for f in finish))
+                    if all(f is not None for f in finish):
+                        continue  # every sequence is done; only the usage report is still to come
                     # stop before the engine time charged to this call can pass what the ledger holds for it
                     share = self.clock.share(key) + 2 * self.throughput.step(n) * self.throughput.drift
                     if share >= held_seconds and not extension_refused:
