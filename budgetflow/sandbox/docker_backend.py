@@ -101,10 +101,12 @@ class DockerSandbox:
     def sweep(self) -> int:
         """Remove labelled containers whose owner process is gone (a killed parent's)."""
         n = 0
-        for c in self.client.containers.list(all=True, filters={"label": LABEL}):
-            if not _owner_alive(c.labels.get(OWNER_LABEL, "")):
+        # the low-level listing: the high-level one inspects each container afterwards and fails with NotFound
+        # when one of them is removed in between (pool containers remove themselves when their parent dies)
+        for c in self.client.api.containers(all=True, filters={"label": LABEL}):
+            if not _owner_alive((c.get("Labels") or {}).get(OWNER_LABEL, "")):
                 try:
-                    c.remove(force=True)
+                    self.client.api.remove_container(c["Id"], force=True)
                     n += 1
                 except self._docker.errors.APIError:
                     pass

@@ -28,7 +28,7 @@ def test_sweep_removes_containers_of_dead_owners(backends):
     try:
         fresh = DockerSandbox()  # sweeps on start
         try:
-            ids = {x.id for x in fresh.client.containers.list(all=True, filters={"label": LABEL})}
+            ids = {x.id for x in fresh.client.containers.list(all=True, sparse=True, filters={"label": LABEL})}
             assert c.id not in ids and fresh.swept >= 1
         finally:
             fresh.close()
@@ -52,7 +52,7 @@ def test_killed_parent_leaves_no_container_behind(backends, tmp_path):
     owner = p.stdout.readline().strip()
 
     def mine() -> list:
-        return box.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+        return box.client.containers.list(all=True, sparse=True, filters={"label": f"{OWNER_LABEL}={owner}"})
 
     deadline = time.monotonic() + 30
     while not mine() and time.monotonic() < deadline:
@@ -109,7 +109,7 @@ def test_killed_parent_pool_container_goes_by_itself(backends, tmp_path):
     owner = p.stdout.readline().strip()
 
     def mine() -> list:
-        return box.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+        return box.client.containers.list(all=True, sparse=True, filters={"label": f"{OWNER_LABEL}={owner}"})
 
     assert mine(), "the idle pool container should exist while its parent lives"
     p.kill()
