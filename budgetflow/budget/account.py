@@ -56,8 +56,8 @@ class Account:
     def headroom_units(self) -> dict[str, int | None]:
         """`remaining()` in the ledger's integer units (exact, for planning a reservation)."""
         left: dict[str, int | None] = {d: None for d in DIMENSIONS}
-        for account_id in self.ledger._chain(self.id).ids:
-            for dim, headroom in self.ledger.balance(account_id).headroom_units().items():
+        for bal in self.ledger.balances(self.ledger._chain(self.id).ids):  # one query for the whole chain
+            for dim, headroom in bal.headroom_units().items():
                 if headroom is not None:
                     left[dim] = headroom if left[dim] is None else min(left[dim], headroom)
         return {d: None if v is None else max(v, 0) for d, v in left.items()}

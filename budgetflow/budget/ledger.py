@@ -399,12 +399,19 @@ class Ledger:
     # ------------------------------------------------------------------ reading
 
     def balance(self, account_id: int) -> AccountBalance:
+        (bal,) = self.balances([account_id])
+        return bal
+
+    def balances(self, account_ids: list[int] | tuple[int, ...]) -> list[AccountBalance]:
+        """Balances of several accounts read in one query (one snapshot), in the order given."""
         with self._read() as conn:
-            row = conn.execute(select(_ACCOUNT).where(_ACCOUNT.c.id == account_id)).one()
-            parent = None
-            if row.parent_id is not None:
-                parent = conn.execute(text("SELECT name FROM bf_account WHERE id = :i"), {"i": row.parent_id}).scalar()
-        return AccountBalance.from_row(row, parent)
+            rows = {r.id: r for r in conn.execute(select(_ACCOUNT).where(_ACCOUNT.c.id.in_(account_ids))).all()}
+        out = []
+        for account_id in account_ids:
+            chain = self._chain(account_id)  # cached: names of the account and its ancestors
+            parent = chain.names[chain.ids[1]] if len(chain.ids) > 1 else None
+            out.append(AccountBalance.from_row(rows[account_id], parent))
+        return out
 
     def accounts(self) -> list[AccountBalance]:
         with self._read() as conn:
