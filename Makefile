@@ -16,15 +16,19 @@ export BUDGETFLOW_CACHE := $(CACHE)
 # the Docker engine scripts/setup_docker.sh starts (its own dockerd, no registry, no bridge network)
 export DOCKER_HOST ?= unix:///run/budgetflow-docker.sock
 
-.PHONY: setup demo test bench clean
+.PHONY: setup setup-python demo test bench clean
 
-setup:
-	bash scripts/setup_system.sh
-	bash scripts/setup_docker.sh
+# what the demo needs: the venv (with vLLM) and the small model, no root
+setup-python:
 	PYTHON=$(PYTHON) bash scripts/setup_python.sh $(VENV) dev,postgres,local
 	$(VENV)/bin/budgetflow models prepare smollm2-135m
 
-demo: setup
+# what the tests need on top: PostgreSQL binaries and a Docker engine with the sandbox base image (root)
+setup: setup-python
+	bash scripts/setup_system.sh
+	bash scripts/setup_docker.sh
+
+demo: setup-python
 	$(PY) examples/local_model_budget.py --db runs/local-model/ledger.db
 	$(VENV)/bin/budgetflow ledger show --db runs/local-model/ledger.db
 
