@@ -264,7 +264,25 @@ class VLLMEngine:
         return Generation(model=self.name, completions=completions, usage=used, requested_max_tokens=asked,
                           max_tokens=plan.max_tokens, notes=plan.notes)
 
+    def _fit_time(self, plan: CallPlan, seconds: float) -> float:
+        """Engine seconds to charge: the measured share, extending the hold if it ran past it. The meter is only
+        read between stream chunks, so on a loaded machine a call can overshoot its hold a little before it is
+        stopped; if the budget cannot cover that overshoot, it is not charged (and the note says so): the cap is
+        the promise, and these seconds are our own apportioned measure, not a bill."""
+        held = getattr(plan.reservation.amounts, self.time_dimension)
+        if seconds <= held:
+            return seconds
+        more = seconds - held
+        try:
+            plan.reservation.extend(usd=self._cost(0, 0, more), **{self.time_dimension: more})
+            return seconds
+        except BudgetExceeded:
+            plan.notes.append(f"{more:.3f} engine-seconds metered past the hold were not charged: "
+                              f"the budget had no more")
+            return held
+
     def _commit(self, plan: CallPlan, usage: dict, seconds: float) -> Usage:
+        seconds = self._fit_time(plan, seconds)
         inp, out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
         cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
         usd = self.prices.cost(self.price_name, input_tokens=inp, output_tokens=out, cached_input_tokens=cached,
@@ -276,6 +294,7 @@ class VLLMEngine:
     def _charge_unknown(self, plan: CallPlan, prompt_tokens: int, seconds: float, why: str) -> Usage:
         """Unknown outcome: tokens as reserved (the most it could have produced), engine time as measured
         (or as held, if more was held)."""
+        seconds = self._fit_time(plan, seconds)
         held = plan.reservation.amounts.model_dump()
         held[self.time_dimension] = max(seconds, held[self.time_dimension])
         held["usd"] = max(held["usd"], self._cost(prompt_tokens, int(held["output_tokens"]), seconds))
