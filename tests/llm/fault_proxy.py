@@ -76,9 +76,7 @@ class FaultProxy:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 events = 0
-                seen = []
                 for line in resp:
-                    seen.append(line)
                     if limit is not None and line.startswith(b"data:"):
                         events += 1
                         if events > limit:
@@ -87,10 +85,11 @@ class FaultProxy:
                             self.connection.shutdown(2)  # drop it mid-stream, no terminating chunk
                             resp.read()  # let the server finish the request
                             return
+                    if b'"usage"' in line:
+                        proxy._record_usage(line)  # before the client can see it: no race with the test
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                     self.wfile.flush()
                 self.wfile.write(b"0\r\n\r\n")
-                proxy._record_usage(b"".join(seen))
 
             def _error(self, status):
                 body = json.dumps({"error": {"message": f"injected HTTP {status}", "type": "injected",
