@@ -16,7 +16,7 @@ export BUDGETFLOW_CACHE := $(CACHE)
 # the Docker engine scripts/setup_docker.sh starts (its own dockerd, no registry, no bridge network)
 export DOCKER_HOST ?= unix:///run/budgetflow-docker.sock
 
-.PHONY: setup setup-python demo test bench clean
+.PHONY: setup setup-python demo test bench bench-search clean
 
 # what the demo needs: the venv (with vLLM) and the small model, no root
 setup-python:
@@ -39,6 +39,15 @@ bench: setup
 	$(PY) bench/bench_ledger.py
 	$(PY) bench/bench_llm.py
 	$(PY) bench/bench_sandbox.py
+
+# issue-5 search benchmarks. The sample cache takes hours on a 2-core CPU the first time (resumable, kept under
+# $(CACHE)/samples); the GSM8K run is resumable per problem (bench/results/search_gsm8k.jsonl).
+bench-search: setup-python
+	$(VENV)/bin/budgetflow models prepare qwen2.5-coder-1.5b
+	$(PY) bench/sample_cache.py humaneval --model local/qwen2.5-coder-1.5b --samples 8
+	$(PY) bench/sample_cache.py humaneval --model local/smollm2-135m --samples 16 --limit 20
+	$(PY) bench/bench_search.py
+	$(PY) bench/bench_search_gsm8k.py --problems 100 --tokens 640
 
 clean:
 	rm -rf runs bench/results .pytest_cache

@@ -1,4 +1,5 @@
-"""Shared fixtures: real SQLite files and a real PostgreSQL server started for the test session."""
+"""Shared fixtures: real SQLite files, a real PostgreSQL server, the real vLLM server (SmolLM2-135M on the CPU,
+--enforce-eager) and the real process sandbox, each started once for the whole test session."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from budgetflow import Ledger, PriceBook
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,3 +65,50 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=timeout, cwd=REPO,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+PRICE_PER_CPU_SECOND = 0.001  # $3.60 per engine-hour: big enough that budgets bind in a few calls
+
+
+@pytest.fixture(scope="session")
+def smol_server():
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pytest.fail("vLLM is not installed: the model-layer tests need the real engine (make test installs it)")
+    from budgetflow.llm import VLLMServer, prepare
+
+    with VLLMServer(prepare("smollm2-135m"), "smollm2-135m", device="cpu", max_model_len=2048) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prices() -> PriceBook:
+    book = PriceBook()
+    book.set("local/smollm2-135m", cpu_second=PRICE_PER_CPU_SECOND)
+    book.set("openai/smollm2-135m", input_per_million=1.0, output_per_million=2.0)
+    return book
+
+
+@pytest.fixture(scope="session")
+def engine(smol_server, prices):
+    from budgetflow.llm import VLLMEngine
+
+    eng = VLLMEngine("local/smollm2-135m", smol_server.base_url, "smollm2-135m", prices=prices,
+                     server=smol_server, device="cpu")
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    led = Ledger(tmp_path / "ledger.db")
+    yield led
+    led.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    from budgetflow.sandbox import get_sandbox
+
+    return get_sandbox("process")

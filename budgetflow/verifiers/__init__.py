@@ -1,1 +1,24 @@
-"""verifiers: see DESIGN.md (not built yet)."""
+"""Verifiers: unit tests in the sandbox (visible for selection, hidden for scoring only), model-generated tests with
+agreement ranking, execution clustering, majority vote, and a judge that uses the model's own probabilities."""
+
+from .clustering import Cluster, cluster_by_behaviour, inputs_from_asserts
+from .code import program_for, trim_completion
+from .generated_tests import (
+    RankedCandidate,
+    agreement_ranking,
+    generate_tests,
+    parse_asserts,
+    rank_by_generated_tests,
+)
+from .hidden import HiddenTestsMissing, passes_hidden_tests
+from .judge import Judgement, LogprobJudge
+from .unit_tests import TestOutcome, TestReport, UnitTestVerifier
+from .vote import Vote, cut_at_answer, extract_answer, majority_vote
+
+__all__ = [
+    "Cluster", "HiddenTestsMissing", "Judgement", "LogprobJudge", "RankedCandidate", "TestOutcome", "TestReport",
+    "UnitTestVerifier", "Vote", "agreement_ranking",
+    "cluster_by_behaviour", "cut_at_answer", "extract_answer", "generate_tests", "inputs_from_asserts",
+    "majority_vote", "parse_asserts", "passes_hidden_tests", "program_for", "rank_by_generated_tests",
+    "trim_completion",
+]

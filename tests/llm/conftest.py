@@ -1,4 +1,4 @@
-"""The real vLLM server (SmolLM2-135M on the CPU, --enforce-eager), started once for the model-layer tests."""
+"""Model-layer fixtures; the vLLM server, prices and engine are shared from tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -7,46 +7,7 @@ import re
 import httpx
 import pytest
 
-from budgetflow import Budget, Ledger, PriceBook
-
-PRICE_PER_CPU_SECOND = 0.001  # $3.60 per engine-hour: big enough that budgets bind in a few calls
-
-
-@pytest.fixture(scope="session")
-def smol_server():
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        pytest.fail("vLLM is not installed: the model-layer tests need the real engine (make test installs it)")
-    from budgetflow.llm import VLLMServer, prepare
-
-    with VLLMServer(prepare("smollm2-135m"), "smollm2-135m", device="cpu", max_model_len=2048) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def prices() -> PriceBook:
-    book = PriceBook()
-    book.set("local/smollm2-135m", cpu_second=PRICE_PER_CPU_SECOND)
-    book.set("openai/smollm2-135m", input_per_million=1.0, output_per_million=2.0)
-    return book
-
-
-@pytest.fixture(scope="session")
-def engine(smol_server, prices):
-    from budgetflow.llm import VLLMEngine
-
-    eng = VLLMEngine("local/smollm2-135m", smol_server.base_url, "smollm2-135m", prices=prices,
-                     server=smol_server, device="cpu")
-    yield eng
-    eng.close()
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(tmp_path / "ledger.db")
-    yield led
-    led.close()
+from budgetflow import Budget
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from budgetflow import Budget, BudgetExceeded
 from budgetflow.llm import LLMError
 
-from .conftest import PRICE_PER_CPU_SECOND
+from ..conftest import PRICE_PER_CPU_SECOND
 
 CODE = "def fibonacci(n):"
 CHAT = [{"role": "user", "content": "Write a Python function that reverses a string."}]

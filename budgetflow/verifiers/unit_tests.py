@@ -1,0 +1,157 @@
+"""Unit-test verifier: run a candidate program and a list of assert-style tests in the sandbox, under a reservation
+of CPU-seconds on the caller's account, and report which tests passed.
+
+Each test runs in the same process after the candidate is defined, with its own alarm, so one hanging test does not
+hide the results of the others. Results come back on stdout behind a per-run random marker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from ..budget import Account
+from ..sandbox import ExecResult, Limits, Sandbox, get_sandbox
+
+_HARNESS = r'''
+import json as _bf_json, signal as _bf_signal, sys as _bf_sys
+
+class _BfTimeout(BaseException):
+    pass
+
+def _bf_alarm(signum, frame):
+    raise _BfTimeout()
+
+_bf_signal.signal(_bf_signal.SIGALRM, _bf_alarm)
+_bf_results = []
+try:
+    _bf_src = open("candidate.py").read()
+    exec(compile(_bf_src, "candidate.py", "exec"), globals())
+    _bf_loaded = None
+except BaseException as _bf_err:
+    _bf_loaded = type(_bf_err).__name__ + ": " + str(_bf_err)[:200]
+for _bf_test in _BF_TESTS:
+    if _bf_loaded is not None:
+        _bf_results.append([False, "candidate did not load: " + _bf_loaded, None])
+        continue
+    _bf_signal.setitimer(_bf_signal.ITIMER_REAL, _BF_PER_TEST)
+    try:
+        try:
+            _bf_code, _bf_expr = compile(_bf_test, "test", "eval"), True
+        except SyntaxError:
+            _bf_code, _bf_expr = compile(_bf_test, "test", "exec"), False
+        _bf_value = eval(_bf_code, dict(globals()))  # runs exec-mode code too (and returns None)
+        _bf_results.append([True, "", None if _bf_value is None and not _bf_expr else repr(_bf_value)[:300]])
+    except _BfTimeout:
+        _bf_results.append([False, "timeout", None])
+    except BaseException as _bf_err:
+        _bf_results.append([False, (type(_bf_err).__name__ + ": " + str(_bf_err))[:200], None])
+    finally:
+        _bf_signal.setitimer(_bf_signal.ITIMER_REAL, 0)
+_bf_sys.stdout.flush()
+_bf_sys.stdout.write("\n" + _BF_MARK + _bf_json.dumps({"loaded": _bf_loaded, "results": _bf_results}) + "\n")
+_bf_sys.stdout.flush()
+'''
+
+
+class TestOutcome(BaseModel):
+    __test__ = False  # not a pytest class
+    test: str
+    passed: bool  # for an expression: it evaluated without raising
+    error: str = ""
+    value: str | None = None  # repr of an expression's value (tests that are expressions, e.g. `f(3)`)
+
+
+class TestReport(BaseModel):
+    __test__ = False  # not a pytest class
+    """Which tests a candidate passed. `loaded` is False when the candidate itself failed to run."""
+
+    outcomes: list[TestOutcome]
+    loaded: bool = True
+    load_error: str = ""
+    cpu_seconds: float = 0.0
+    killed_by: str | None = None
+
+    @property
+    def passed(self) -> int:
+        return sum(o.passed for o in self.outcomes)
+
+    @property
+    def total(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def all_passed(self) -> bool:
+        return self.loaded and all(o.passed for o in self.outcomes)
+
+    @property
+    def fraction(self) -> float:
+        return self.passed / self.total if self.total else (1.0 if self.loaded else 0.0)
+
+    @property
+    def signature(self) -> tuple[bool, ...]:
+        return tuple(o.passed for o in self.outcomes)
+
+
+class UnitTestVerifier:
+    """Runs candidates against tests in a sandbox. Every run reserves its worst-case CPU time (and its price, if
+    `usd_per_cpu_second` is set) on the given account first, then commits the CPU time the sandbox measured."""
+
+    def __init__(self, sandbox: Sandbox | None = None, *, limits: Limits | None = None,
+                 per_test_timeout_s: float = 2.0, usd_per_cpu_second: float = 0.0):
+        self.sandbox = sandbox or get_sandbox("process")
+        self.limits = limits or Limits(timeout_s=10.0, cpu_s=5.0, memory_bytes=256 * (1 << 20))
+        self.per_test_timeout_s = per_test_timeout_s
+        self.usd_per_cpu_second = usd_per_cpu_second
+
+    def worst_case(self) -> dict[str, float]:
+        """What one run can cost at most: RLIMIT_CPU counts whole seconds, and the kill lands up to a second late."""
+        cpu = float(math.ceil(self.limits.cpu_s) + 1)
+        amounts = {"cpu_seconds": cpu, "calls": 1}
+        if self.usd_per_cpu_second:
+            amounts["usd"] = cpu * self.usd_per_cpu_second
+        return amounts
+
+    def run(self, program: str, tests: Sequence[str], *, account: Account) -> TestReport:
+        """Run `program`, then each test (a statement such as an assert, or an expression whose value is recorded);
+        raises BudgetExceeded, before running anything, if the account cannot afford the run."""
+        worst = self.worst_case()
+        reservation = account.reserve(**worst)
+        mark = f"__bf_results_{secrets.token_hex(8)}__ "
+        harness = (f"_BF_TESTS = {json.dumps(list(tests))}\n_BF_PER_TEST = {self.per_test_timeout_s!r}\n"
+                   f"_BF_MARK = {mark!r}\n" + _HARNESS)
+        try:
+            result = self.sandbox.run_python(harness, files={"candidate.py": program}, limits=self.limits)
+        except BaseException:
+            reservation.commit(**worst)  # unknown outcome: charged as reserved
+            raise
+        cpu = min(max(result.cpu_s, 0.001), worst["cpu_seconds"])
+        actual = {"cpu_seconds": cpu, "calls": 1}
+        if self.usd_per_cpu_second:
+            actual["usd"] = cpu * self.usd_per_cpu_second
+        reservation.commit(**actual)
+        return _parse(result, list(tests), mark, cpu)
+
+
+def _parse(result: ExecResult, tests: list[str], mark: str, cpu: float) -> TestReport:
+    payload = None
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith(mark):
+            try:
+                payload = json.loads(line[len(mark):])
+            except ValueError:
+                payload = None
+            break
+    if payload is None or len(payload.get("results", [])) != len(tests):
+        why = result.killed_by or f"exit {result.exit_code}"
+        err = f"the run ended before reporting ({why}): {result.stderr.strip()[-200:]}"
+        return TestReport(outcomes=[TestOutcome(test=t, passed=False, error=err) for t in tests], loaded=False,
+                          load_error=err, cpu_seconds=cpu, killed_by=result.killed_by)
+    loaded = payload["loaded"] is None
+    return TestReport(outcomes=[TestOutcome(test=t, passed=bool(ok), error=err, value=value)
+                                for t, (ok, err, value) in zip(tests, payload["results"])],
+                      loaded=loaded, load_error=payload["loaded"] or "", cpu_seconds=cpu, killed_by=result.killed_by)
