@@ -23,10 +23,12 @@ setup-python:
 	PYTHON=$(PYTHON) bash scripts/setup_python.sh $(VENV) dev,postgres,local
 	$(VENV)/bin/budgetflow models prepare smollm2-135m
 
-# what the tests need on top: PostgreSQL binaries and a Docker engine with the sandbox base image (root)
+# what the tests need on top (root): PostgreSQL binaries, a Docker engine with the sandbox base image, pytest for the
+# system interpreter, and the cached SWE task fixtures (QuixBugs repos, bugs injected into three real projects)
 setup: setup-python
 	bash scripts/setup_system.sh
 	bash scripts/setup_docker.sh
+	PY=$(PY) bash scripts/setup_swe_tasks.sh
 
 demo: setup-python
 	$(PY) examples/local_model_budget.py --db runs/local-model/ledger.db

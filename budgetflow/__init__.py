@@ -32,10 +32,12 @@ from .search import (
     mcts,
     sample_until_pass,
 )
-from .tasks import CodeTask, MathTask, load_gsm8k, load_humaneval
+from .tasks import CodeTask, MathTask, RepoTask, load_gsm8k, load_humaneval, load_quixbugs, load_repo_task
 from .verifiers import (
     LogprobJudge,
     TestReport,
+    RepoTestReport,
+    RepoTestRunner,
     UnitTestVerifier,
     cluster_by_behaviour,
     majority_vote,
@@ -45,6 +47,23 @@ from .verifiers import (
 
 __version__ = "0.1.0"
 
+# the agents pull in LangGraph (~1-2 s to import): loaded on first use, so the CLI and plain SDK use stay fast
+_AGENTS = ("AgentConfig", "SolveResult", "build_codegen_graph", "build_swe_graph", "solve", "write_predictions")
+_SWE = ("make_tasks",)
+
+
+def __getattr__(name: str):
+    if name in _AGENTS:
+        from . import agents
+
+        return getattr(agents, name)
+    if name in _SWE:
+        from . import swe
+
+        return getattr(swe, name)
+    raise AttributeError(f"module 'budgetflow' has no attribute {name!r}")
+
+
 __all__ = [
     "Account", "AccountBalance", "Amounts", "Budget", "BudgetError", "BudgetExceeded", "EntryView", "Ledger",
     "ModelPrice", "PriceBook", "Reservation", "UnpricedModel", "VerifyReport", "__version__",
@@ -52,7 +71,8 @@ __all__ = [
     "ExecResult", "Limits", "Sandbox", "SandboxError", "SandboxUnavailable", "get_sandbox",
     "AllocationConfig", "BatchResult", "Candidate", "MathResult", "SearchResult", "StepConfig", "allocate", "astar",
     "beam_search", "best_of_n", "majority_of_n", "mcts", "sample_until_pass",
-    "CodeTask", "MathTask", "load_gsm8k", "load_humaneval",
-    "LogprobJudge", "TestReport", "UnitTestVerifier", "cluster_by_behaviour", "majority_vote", "passes_hidden_tests",
+    "CodeTask", "MathTask", "RepoTask", "load_gsm8k", "load_humaneval", "load_quixbugs", "load_repo_task",
+    "LogprobJudge", "RepoTestReport", "RepoTestRunner", "TestReport", "UnitTestVerifier", "cluster_by_behaviour", "majority_vote", "passes_hidden_tests",
     "rank_by_generated_tests",
+    *_AGENTS, *_SWE,
 ]

@@ -17,6 +17,7 @@ from rich.table import Table
 from .budget import DIMENSIONS, Ledger, LedgerMissing, PriceBook, UnpricedModel
 from .budget.limits import UNITS, format_amount
 from .sandbox.cli import app as sandbox_app
+from .swe.cli import app as swe_app
 
 app = typer.Typer(
     help=(
@@ -48,6 +49,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(prices_app, name="prices")
 app.add_typer(models_app, name="models")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(swe_app, name="swe")
 
 console = Console()
 err = Console(stderr=True)

@@ -4,6 +4,10 @@ set -euo pipefail
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# the process sandbox runs repository test suites with the system interpreter: it needs pytest + pytest-timeout
+/usr/bin/python3 -c "import pytest" >/dev/null 2>&1 || need+=(python3-pytest)
+/usr/bin/python3 -c "import pytest_timeout" >/dev/null 2>&1 || need+=(python3-pytest-timeout)
+command -v git >/dev/null 2>&1 || need+=(git)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,1 +1,80 @@
-"""agents: see DESIGN.md (not built yet)."""
+"""Agents: LangGraph graphs of a solver, a tester, a verifier and a selector that spend test-time compute under a
+hard budget, checkpointed so a killed run resumes without paying twice.
+
+    from budgetflow.agents import solve
+    result = solve(task, model=llm, budget=0.05)            # ready-made, one call
+
+    graph = build_codegen_graph(llm, ledger=ledger, checkpointer=saver)   # or build and run the graph yourself
+    graph.invoke(initial_state(task, account), {"configurable": {"thread_id": "t1"}})
+"""
+
+from .actions import PROTOCOL, Action, parse_action
+from .checkpoint import sqlite_checkpointer, thread_config
+from .codegen_nodes import CodeSolver, CodeTester, CodeVerifier
+from .config import AgentConfig
+from .context import AgentContext, anytime, next_wave_estimate
+from .graphs import agent_graph, build_codegen_graph, build_swe_graph, initial_state
+from .routing import affordable, route_after_verifier, route_start
+from .selector import Selector, parse_choice, rank, selection_prompt
+from .solve import (
+    SolveResult,
+    coerce_task,
+    result_from_state,
+    run_or_resume,
+    solve,
+    write_predictions,
+)
+from .state import AgentState, CandidateRecord, Verdict
+from .strategies import STRATEGIES, WaveStrategy, best_of_n_wave, sample_wave
+from .swe_nodes import RepoSolver, RepoTester, RepoVerifier
+from .tools import ToolBox, run_command
+from .trajectory import Trajectory, TrajectoryOutcome
+from .workcopy import ToolError, WorkingCopy
+
+__all__ = [
+    "PROTOCOL",
+    "STRATEGIES",
+    "Action",
+    "AgentConfig",
+    "AgentContext",
+    "AgentState",
+    "CandidateRecord",
+    "CodeSolver",
+    "CodeTester",
+    "CodeVerifier",
+    "RepoSolver",
+    "RepoTester",
+    "RepoVerifier",
+    "Selector",
+    "SolveResult",
+    "ToolBox",
+    "ToolError",
+    "Trajectory",
+    "TrajectoryOutcome",
+    "Verdict",
+    "WaveStrategy",
+    "WorkingCopy",
+    "affordable",
+    "agent_graph",
+    "anytime",
+    "best_of_n_wave",
+    "build_codegen_graph",
+    "build_swe_graph",
+    "coerce_task",
+    "initial_state",
+    "next_wave_estimate",
+    "parse_action",
+    "parse_choice",
+    "rank",
+    "result_from_state",
+    "route_after_verifier",
+    "route_start",
+    "run_command",
+    "run_or_resume",
+    "sample_wave",
+    "selection_prompt",
+    "solve",
+    "sqlite_checkpointer",
+    "thread_config",
+    "write_predictions",
+]

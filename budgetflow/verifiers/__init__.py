@@ -12,13 +12,14 @@ from .generated_tests import (
 )
 from .hidden import HiddenTestsMissing, passes_hidden_tests
 from .judge import Judgement, LogprobJudge
+from .repo_tests import RepoTestReport, RepoTestRunner, repo_files, scoring_files, unified_diff, write_files
 from .unit_tests import TestOutcome, TestReport, UnitTestVerifier
 from .vote import Vote, cut_at_answer, extract_answer, majority_vote
 
 __all__ = [
-    "Cluster", "HiddenTestsMissing", "Judgement", "LogprobJudge", "RankedCandidate", "TestOutcome", "TestReport",
-    "UnitTestVerifier", "Vote", "agreement_ranking",
+    "Cluster", "HiddenTestsMissing", "Judgement", "LogprobJudge", "RankedCandidate", "RepoTestReport",
+    "RepoTestRunner", "TestOutcome", "TestReport", "UnitTestVerifier", "Vote", "agreement_ranking",
     "cluster_by_behaviour", "cut_at_answer", "extract_answer", "generate_tests", "inputs_from_asserts",
-    "majority_vote", "parse_asserts", "passes_hidden_tests", "program_for", "rank_by_generated_tests",
-    "trim_completion",
+    "majority_vote", "parse_asserts", "passes_hidden_tests", "program_for", "rank_by_generated_tests", "repo_files",
+    "scoring_files", "trim_completion", "unified_diff", "write_files",
 ]

@@ -8,7 +8,6 @@ hide the results of the others. Results come back on stdout behind a per-run ran
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from collections.abc import Sequence
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel
 
 from ..budget import Account
 from ..sandbox import ExecResult, Limits, Sandbox, get_sandbox
+from .metered import marked_json, metered_run, worst_case_cpu
 
 _HARNESS = r'''
 import json as _bf_json, signal as _bf_signal, sys as _bf_sys
@@ -109,44 +109,23 @@ class UnitTestVerifier:
         self.usd_per_cpu_second = usd_per_cpu_second
 
     def worst_case(self) -> dict[str, float]:
-        """What one run can cost at most: RLIMIT_CPU counts whole seconds, and the kill lands up to a second late."""
-        cpu = float(math.ceil(self.limits.cpu_s) + 1)
-        amounts = {"cpu_seconds": cpu, "calls": 1}
-        if self.usd_per_cpu_second:
-            amounts["usd"] = cpu * self.usd_per_cpu_second
-        return amounts
+        """What one run can cost at most (see metered.worst_case_cpu)."""
+        return worst_case_cpu(self.limits, self.usd_per_cpu_second)
 
     def run(self, program: str, tests: Sequence[str], *, account: Account) -> TestReport:
         """Run `program`, then each test (a statement such as an assert, or an expression whose value is recorded);
         raises BudgetExceeded, before running anything, if the account cannot afford the run."""
-        worst = self.worst_case()
-        reservation = account.reserve(**worst)
         mark = f"__bf_results_{secrets.token_hex(8)}__ "
         harness = (f"_BF_TESTS = {json.dumps(list(tests))}\n_BF_PER_TEST = {self.per_test_timeout_s!r}\n"
                    f"_BF_MARK = {mark!r}\n" + _HARNESS)
-        try:
-            result = self.sandbox.run_python(harness, files={"candidate.py": program}, limits=self.limits)
-        except BaseException:
-            reservation.commit(**worst)  # unknown outcome: charged as reserved
-            raise
-        cpu = min(max(result.cpu_s, 0.001), worst["cpu_seconds"])
-        actual = {"cpu_seconds": cpu, "calls": 1}
-        if self.usd_per_cpu_second:
-            actual["usd"] = cpu * self.usd_per_cpu_second
-        reservation.commit(**actual)
+        result, cpu = metered_run(account, self.limits, self.usd_per_cpu_second, lambda: self.sandbox.run_python(
+            harness, files={"candidate.py": program}, limits=self.limits))
         return _parse(result, list(tests), mark, cpu)
 
 
 def _parse(result: ExecResult, tests: list[str], mark: str, cpu: float) -> TestReport:
-    payload = None
-    for line in reversed(result.stdout.splitlines()):
-        if line.startswith(mark):
-            try:
-                payload = json.loads(line[len(mark):])
-            except ValueError:
-                payload = None
-            break
-    if payload is None or len(payload.get("results", [])) != len(tests):
+    payload = marked_json(result.stdout, mark)
+    if not isinstance(payload, dict) or len(payload.get("results") or []) != len(tests):
         why = result.killed_by or f"exit {result.exit_code}"
         err = f"the run ended before reporting ({why}): {result.stderr.strip()[-200:]}"
         return TestReport(outcomes=[TestOutcome(test=t, passed=False, error=err) for t in tests], loaded=False,

@@ -1,0 +1,87 @@
+"""The graph state every agent node reads and updates.
+
+Everything in it is plain JSON (strings, numbers, lists, dicts; pydantic models that dump to those), because the
+LangGraph checkpointer stores it after every node: a run killed mid-graph resumes from it. Live objects (the model,
+the ledger, the sandbox) are never in the state; accounts are named, and reopened by name on the ledger.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+TaskKind = Literal["code", "repo"]
+TestsSource = Literal["given", "generated", "none"]
+
+# why a run ended: solved (a candidate passed every given test, or every generated one), exhausted (the wave cap was
+# reached), budget (the money ran low or out: the best candidate so far is returned)
+StopReason = Literal["solved", "exhausted", "budget"]
+
+
+def merge_dicts(left: dict, right: dict) -> dict:
+    """Reducer: a node's update adds or replaces keys, never removes them."""
+    return {**(left or {}), **(right or {})}
+
+
+class CandidateRecord(BaseModel):
+    """One candidate: a completion of a function (code tasks) or a unified diff (repo tasks)."""
+
+    id: str  # c0, c1, ... in the order produced
+    text: str
+    score: float = 0.0  # the producer's own score (visible-test pass fraction for code strategies)
+    passed_visible: bool = False
+    wave: int = 0
+    source: str = "solver"  # which producer made it (e.g. traj-3)
+    meta: dict = Field(default_factory=dict)
+
+
+class Verdict(BaseModel):
+    """How a candidate did on the run's tests (given or generated)."""
+
+    candidate: str
+    passed: int
+    total: int
+    loaded: bool = True  # False: the candidate did not even load / the test run did not report
+    signature: list[bool] = Field(default_factory=list)  # per test, for agreement voting
+    source: str = "verifier"  # verifier (run by the verifier node) | solver (the strategy's own check, reused)
+
+    @property
+    def all_passed(self) -> bool:
+        return self.loaded and self.total > 0 and self.passed == self.total
+
+    @property
+    def fraction(self) -> float:
+        return self.passed / self.total if self.total else (1.0 if self.loaded else 0.0)
+
+
+class AgentState(BaseModel):
+    """State of one task's run through the graph."""
+
+    kind: TaskKind
+    task: dict  # the task, as JSON (CodeTask / RepoTask .model_dump(mode="json"))
+    account: str  # the task's ledger account; agents spend on `<account>/<agent>`
+    candidates: Annotated[list[CandidateRecord], operator.add] = Field(default_factory=list)
+    tests: list[str] = Field(default_factory=list)  # asserts (code) or pytest node ids (repo)
+    tests_source: TestsSource = "none"
+    test_files: dict[str, str] = Field(default_factory=dict)  # repo tasks: generated test files, path -> source
+    verdicts: Annotated[dict[str, Verdict], merge_dicts] = Field(default_factory=dict)
+    wave: int = 0  # solver waves finished
+    wave_costs: list[dict[str, int]] = Field(default_factory=list)  # ledger units each wave spent (solve + verify)
+    budget_hit: bool = False  # a node was refused by the budget (BudgetExceeded)
+    selected: str | None = None  # candidate id
+    selection: str | None = None  # how: tests | votes | llm | llm-fallback | none
+    stop_reason: StopReason | None = None
+    spend: dict[str, dict] = Field(default_factory=dict)  # account name -> committed amounts (natural units)
+    notes: Annotated[list[str], operator.add] = Field(default_factory=list)
+
+    def candidate(self, cid: str | None) -> CandidateRecord | None:
+        return next((c for c in self.candidates if c.id == cid), None)
+
+    def solved(self) -> bool:
+        """A candidate passed every test we have: the given ones, or every generated one (agreement is then the
+        best evidence there is). With no tests at all, a candidate that loads counts."""
+        if self.tests_source == "none":
+            return any(v.loaded for v in self.verdicts.values())
+        return any(v.all_passed for v in self.verdicts.values())
