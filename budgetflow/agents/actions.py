@@ -38,7 +38,9 @@ from .workcopy import ToolError
 
 TOOLS = ("read", "search", "edit", "write", "run", "done")
 
-PROTOCOL = """Reply with exactly one action, in a fenced block whose first word names the tool:
+PROTOCOL = """Reply with exactly one action, in a fenced block whose first word names the tool.
+The simplest way to fix a function: reply with the whole corrected function in a ```python block; it replaces
+the function of the same name. Other tools:
 ```read
 PATH
 ```

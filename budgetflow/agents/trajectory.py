@@ -62,7 +62,8 @@ def first_prompt(task: RepoTask, files: Mapping[str, bytes], max_chars: int) -> 
     sources = relevant_sources(files, task.issue, max_chars)
     return (f"Fix this issue in a Python repository. You can read files, search, edit and run the tests; the real "
             f"repository is never changed.\n\nIssue:\n{task.issue.strip()}\n\nFiles: {listing}\n\n"
-            f"{sources}\n{PROTOCOL}")
+            f"The most relevant source files are below in full: no need to read or search them, find the bug and "
+            f"edit it.\n\n{sources}\n{PROTOCOL}")
 
 
 def retry_prompt(task: RepoTask, copy: WorkingCopy, test_output: str) -> str:
@@ -123,10 +124,22 @@ class Trajectory:
             except ToolError as err:  # the reply named no action
                 self.tools.log.append({"tool": "none", "ok": False, "error": str(err)[:120]})
                 observation, done = f"error: {err}", False
-            messages += [{"role": "assistant", "content": reply or "(empty)"}, {"role": "user", "content": observation}]
             if done:
                 break
+            messages += [{"role": "assistant", "content": reply or "(empty)"},
+                         {"role": "user", "content": observation + self._nudge(turns)}]
         return turns
+
+    def _nudge(self, turns: int) -> str:
+        """Small models read and search until their turns run out: say how many are left, and when the copy is
+        still unchanged near the end, ask for the edit."""
+        left = self.cfg.max_turns - turns
+        if left <= 0:
+            return ""
+        if not self.copy.changed() and left <= 2:
+            return (f"\n\n{left} turn(s) left and nothing is changed yet: reply with an ```edit``` (or ```write```) "
+                    f"block that fixes the bug now.")
+        return f"\n\n({left} turn(s) left.)"
 
     def _fit(self, messages: list[dict]) -> None:
         """Drop the oldest exchanges (keeping the task) until the prompt leaves room for a reply."""
