@@ -30,9 +30,13 @@ setup: setup-python
 	bash scripts/setup_docker.sh
 	PY=$(PY) bash scripts/setup_swe_tasks.sh
 
+# the main job on the embedded default: 20 HumanEval tasks, Qwen2.5-Coder-1.5B on vLLM (CPU), SQLite ledger, process
+# sandbox, $0.05 priced by CPU-seconds; a second `make demo` finishes an interrupted run (or reprints its summary)
 demo: setup-python
-	$(PY) examples/local_model_budget.py --db runs/local-model/ledger.db
-	$(VENV)/bin/budgetflow ledger show --db runs/local-model/ledger.db
+	$(VENV)/bin/budgetflow models prepare qwen2.5-coder-1.5b
+	$(VENV)/bin/budgetflow run humaneval --model local/qwen2.5-coder-1.5b --budget-usd 0.05 --limit 20 \
+	  --out runs/demo $(if $(wildcard runs/demo/run.json),--resume,)
+	$(VENV)/bin/budgetflow ledger show --db runs/demo/ledger.db
 
 test: setup
 	$(PY) -m pytest -q

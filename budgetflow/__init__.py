@@ -47,9 +47,10 @@ from .verifiers import (
 
 __version__ = "0.1.0"
 
-# the agents pull in LangGraph (~1-2 s to import): loaded on first use, so the CLI and plain SDK use stay fast
+# agents, SWE tools and batch runs pull in LangGraph and matplotlib (~1-2 s to import): loaded on first use
 _AGENTS = ("AgentConfig", "SolveResult", "build_codegen_graph", "build_swe_graph", "solve", "write_predictions")
 _SWE = ("make_tasks",)
+_RUNS = ("RunConfig", "RunSummary", "TaskRecord", "build_report", "prepare_run", "run_batch")
 
 
 def __getattr__(name: str):
@@ -61,6 +62,10 @@ def __getattr__(name: str):
         from . import swe
 
         return getattr(swe, name)
+    if name in _RUNS:
+        from . import runs
+
+        return getattr(runs, name)
     raise AttributeError(f"module 'budgetflow' has no attribute {name!r}")
 
 
@@ -74,5 +79,5 @@ __all__ = [
     "CodeTask", "MathTask", "RepoTask", "load_gsm8k", "load_humaneval", "load_quixbugs", "load_repo_task",
     "LogprobJudge", "RepoTestReport", "RepoTestRunner", "TestReport", "UnitTestVerifier", "cluster_by_behaviour", "majority_vote", "passes_hidden_tests",
     "rank_by_generated_tests",
-    *_AGENTS, *_SWE,
+    *_AGENTS, *_SWE, *_RUNS,
 ]

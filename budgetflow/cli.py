@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .budget import DIMENSIONS, Ledger, LedgerMissing, PriceBook, UnpricedModel
 from .budget.limits import UNITS, format_amount
+from .runs import cli as runs_cli
 from .sandbox.cli import app as sandbox_app
 from .swe.cli import app as swe_app
 
@@ -50,6 +51,8 @@ app.add_typer(prices_app, name="prices")
 app.add_typer(models_app, name="models")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(swe_app, name="swe")
+app.command("run")(runs_cli.run)
+app.command("report")(runs_cli.report)
 
 console = Console()
 err = Console(stderr=True)

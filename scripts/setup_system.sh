@@ -8,6 +8,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 /usr/bin/python3 -c "import pytest" >/dev/null 2>&1 || need+=(python3-pytest)
 /usr/bin/python3 -c "import pytest_timeout" >/dev/null 2>&1 || need+=(python3-pytest-timeout)
 command -v git >/dev/null 2>&1 || need+=(git)
+# the batch-run tests: the report opens in headless Chromium; the Ray cluster runs in a network namespace
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

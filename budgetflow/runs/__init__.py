@@ -1,0 +1,25 @@
+"""Budget-audited batch runs: many tasks under one hard budget, each task on its own ledger account, every result
+recorded the moment it finishes, resumable after a kill, on local threads or a Ray cluster, with an HTML report.
+
+    budgetflow run humaneval --model local/qwen2.5-coder-1.5b --budget-usd 0.05 --limit 20 --out runs/demo
+
+    from budgetflow.runs import prepare_run, run_batch
+    config, tasks, notes = prepare_run(source="humaneval", model="local/qwen2.5-coder-1.5b", budget_usd=0.05,
+                                       limit=20, out="runs/demo")
+    summary = run_batch(config, tasks)
+"""
+
+from .config import RunConfig, RunConfigError, SearchSettings, load_config
+from .policy import Job, Planner
+from .records import JobResult, TaskArtifacts, TaskRecord
+from .report import build_report
+from .runner import RunSummary, prepare_run, run_batch
+from .solvers import STRATEGIES, StrategyError
+from .sources import BUILTIN, SourceError, load_source
+from .store import RunDir
+
+__all__ = [
+    "BUILTIN", "Job", "JobResult", "Planner", "RunConfig", "RunConfigError", "RunDir", "RunSummary", "STRATEGIES",
+    "SearchSettings", "SourceError", "StrategyError", "TaskArtifacts", "TaskRecord", "build_report", "load_config",
+    "load_source", "prepare_run", "run_batch",
+]

@@ -1,0 +1,52 @@
+"""The live display of a run: tasks done, solved, spent, remaining, rate and ETA. Quiet when not on a terminal."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+
+class RunProgress:
+    def __init__(self, console: Console, *, total: int, done: int, solved: int, cap_usd: float,
+                 enabled: bool | None = None):
+        self.console = console
+        self.enabled = console.is_terminal if enabled is None else enabled
+        self.total, self.done, self.solved, self.cap = total, done, solved, cap_usd
+        self._start_done = done
+        self._t0 = time.monotonic()
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> "RunProgress":
+        if self.enabled:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("solved [green]{task.fields[solved]}[/green]"),
+                TextColumn("spent ${task.fields[spent]:.4f} · left ${task.fields[left]:.4f}"),
+                TextColumn("{task.fields[rate]}"), TextColumn("ETA {task.fields[eta]}"), TimeElapsedColumn(),
+                console=self.console, transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("run", total=self.total, completed=self.done, solved=self.solved,
+                                                 spent=0.0, left=self.cap, rate="-", eta="-")
+        return self
+
+    def update(self, *, done: int, solved: int, spent: float, left: float) -> None:
+        self.done, self.solved = done, solved
+        if self._progress is None:
+            return
+        elapsed = time.monotonic() - self._t0
+        finished_here = done - self._start_done
+        rate = finished_here / elapsed if elapsed > 0 and finished_here > 0 else 0.0
+        eta = "-"
+        if rate > 0:
+            secs = int((self.total - done) / rate)
+            eta = f"{secs // 3600}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
+        self._progress.update(self._task, completed=done, solved=solved, spent=spent, left=left,
+                              rate=f"{rate * 60:.1f} tasks/min" if rate else "-", eta=eta)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
