@@ -260,7 +260,8 @@ class VLLMEngine:
             used = self._commit(plan, usage, seconds)
             self.throughput.observe(prompt_tokens, n, max(1, used.output_tokens // n), seconds)
         completions = [Completion(text="".join(texts[i]), finish_reason=finish[i],
-                                  logprobs=lps[i] if body.get("logprobs") else None) for i in range(n)]
+                                  # "logprobs": 0 asks for the chosen tokens' logprobs without alternatives
+                                  logprobs=lps[i] if "logprobs" in body else None) for i in range(n)]
         return Generation(model=self.name, completions=completions, usage=used, requested_max_tokens=asked,
                           max_tokens=plan.max_tokens, notes=plan.notes)
 

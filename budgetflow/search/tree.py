@@ -147,8 +147,13 @@ def astar(llm: LLM, task: MathTask, *, account: Account, want_answers: int = 1, 
             if not search.can_expand():
                 reason = "exhausted"
                 break
-            for child in search.expand(node):
+            children = search.expand(node)
+            for child in children:
                 heapq.heappush(queue, (f(child), next(counter), child))
+            if not children and not node.children:
+                # only blank or repeated steps came back (sampling noise, or steps cut to fit a small budget):
+                # try the node again; the expansion cap and the budget bound the retries
+                heapq.heappush(queue, (f(node) + 1.0, next(counter), node))
         if not queue and len(finished) < want_answers:
             reason = "exhausted"
     except BudgetExceeded:

@@ -21,7 +21,8 @@ def _ledger_totals(account):
     return spent.input_tokens, spent.output_tokens
 
 
-@pytest.mark.parametrize("n, prompt, logprobs", [(1, CODE, None), (8, CODE, None), (1, CHAT, 3), (8, CHAT, 2)])
+@pytest.mark.parametrize("n, prompt, logprobs",
+                         [(1, CODE, None), (8, CODE, None), (4, CODE, 0), (1, CHAT, 3), (8, CHAT, 2)])
 def test_ledger_usage_equals_what_the_server_counted(engine, account, counters, n, prompt, logprobs):
     before = counters.read()
     gen = engine.generate(prompt, account=account, n=n, max_tokens=24, temperature=0.8, logprobs=logprobs)
@@ -32,9 +33,10 @@ def test_ledger_usage_equals_what_the_server_counted(engine, account, counters, 
     assert delta["prompt"] == n * inp  # vLLM counts the (shared) prompt once per sequence
     assert delta["requests"] == n  # one engine request per sequence: the native n>1 path, not n calls
     assert len(gen.completions) == n and all(c.finish_reason in ("stop", "length") for c in gen.completions)
-    if logprobs is not None:
+    if logprobs is not None:  # every sampled token's logprob; `logprobs` alternatives each (0: none asked)
+        assert sum(len(c.logprobs or []) for c in gen.completions) == gen.usage.output_tokens
         lp = gen.completions[0].logprobs
-        assert lp and all(t.logprob <= 0 for t in lp) and len(lp[0].top) >= 1
+        assert lp and all(t.logprob <= 0 for t in lp) and (len(lp[0].top) >= 1 if logprobs else True)
     spent = account.spent()
     assert spent.calls == 1
     assert spent.cpu_seconds == pytest.approx(gen.usage.engine_seconds, abs=1e-6) and spent.cpu_seconds > 0

@@ -36,7 +36,8 @@ def test_expansion_makes_scored_children_and_charges_the_ledger(engine, ledger):
     assert 1 <= len(children) <= 3 and search.expansions == 1
     for c in children:
         assert 0 < c.value <= 1 and c.parent is search.root and len(c.steps) <= 1
-        assert c.tokens >= 1 and c.logprob <= 0
+        # the process score comes from real token log-probabilities (logprobs=0: no alternatives, still the tokens)
+        assert c.tokens >= 2 and c.logprob < 0 and c.value < 1
     assert len({c.steps for c in children}) == len(children)  # distinct steps only
     assert acct.spent().calls == 1 and 0 < acct.spent().output_tokens <= 3 * CFG.step_max_tokens
 
