@@ -9,6 +9,7 @@ ones a killed zygote left behind.
 from __future__ import annotations
 
 import os
+import time
 
 
 def _own_paths() -> dict[str, str]:
@@ -149,9 +150,15 @@ class RunGroup:
             # v1 wants limit <= memsw.limit at every step: raise memsw first, lower it last
             memsw_ok = _try_write(self.mem_fd, "memory.memsw.limit_in_bytes", str(memory_bytes))
             if not _try_write(self.mem_fd, "memory.limit_in_bytes", str(memory_bytes)):
-                # cache charged by earlier runs exceeds the new limit: drop it and retry
-                _write(self.mem_fd, "memory.force_empty", "0")
-                _write(self.mem_fd, "memory.limit_in_bytes", str(memory_bytes))
+                # cache charged by earlier runs exceeds the new limit and the kernel's reclaim gave up (EBUSY,
+                # common on a loaded machine): drop the cache where the kernel offers force_empty, and retry
+                for _ in range(20):
+                    _try_write(self.mem_fd, "memory.force_empty", "0")
+                    if _try_write(self.mem_fd, "memory.limit_in_bytes", str(memory_bytes)):
+                        break
+                    time.sleep(0.05)
+                else:
+                    _write(self.mem_fd, "memory.limit_in_bytes", str(memory_bytes))  # raises the kernel's reason
             if not memsw_ok:  # absent without swap accounting, or it had to wait for the limit
                 _try_write(self.mem_fd, "memory.memsw.limit_in_bytes", str(memory_bytes))
             _try_write(self.mem_fd, "memory.max_usage_in_bytes", "0")  # per-run peak

@@ -89,7 +89,7 @@ def worker(conn: socket.socket, cfg: Config, slot: Slot) -> None:
         try:
             facts = w.run(hdr, payload_fd)
         except Exception as e:
-            facts = {"error": f"{type(e).__name__}: {e}"}
+            facts = {"error": f"{type(e).__name__}: {e}", "before_start": isinstance(e, SetupFailed)}
         try:
             P.send_msg(conn, facts)
         except OSError:
@@ -127,6 +127,10 @@ def _template(sock: socket.socket, cfg: Config, slot: Slot) -> None:
         sock.send(_STATUS.pack(pid, status, ru.ru_utime, ru.ru_stime))
 
 
+class SetupFailed(RuntimeError):
+    """A run could not be set up; the program never started."""
+
+
 class Worker:
     def __init__(self, cfg: Config, slot: Slot, template_pid: int, tsock: socket.socket) -> None:
         self.cfg, self.slot, self.template_pid, self.tsock = cfg, slot, template_pid, tsock
@@ -136,7 +140,10 @@ class Worker:
             raise RuntimeError("request without its payload descriptor")
         lim, uid, group = hdr["limits"], self.slot.uid, self.slot.group
         if group:
-            group.configure(lim["memory_bytes"], lim["max_processes"])
+            try:
+                group.configure(lim["memory_bytes"], lim["max_processes"])
+            except OSError as e:  # nothing has run yet: the client may retry on a fresh worker
+                raise SetupFailed(f"could not set the run's cgroup limits: {e}") from e
             base = group.counters()
         inodes = max(1024, lim["disk_bytes"] // 4096)
         own = f"mode=0700,uid={uid},gid={uid}"

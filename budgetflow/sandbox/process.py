@@ -70,6 +70,10 @@ def _normalise_files(files: Files | None) -> dict[str, bytes]:
     return out
 
 
+class _NotStarted(Exception):
+    """The worker failed before the program started (safe to retry)."""
+
+
 class ProcessSandbox:
     """``warm=True`` (default): runs go to a pool of pre-started workers, and
     ``run_python`` executes in an already-initialised interpreter forked per run.
@@ -222,6 +226,14 @@ class ProcessSandbox:
         sock.close()
 
     def _submit(self, req: dict, limits: Limits) -> ExecResult:
+        try:
+            return self._submit_once(req, limits)
+        except _NotStarted:
+            # the worker failed while setting the run up (its cgroup), before the program started: the program
+            # cannot have done anything yet, so one more try on a fresh worker is safe
+            return self._submit_once(req, limits, retry=False)
+
+    def _submit_once(self, req: dict, limits: Limits, retry: bool = True) -> ExecResult:
         worker, proc = self._checkout(limits.network)
         payload_ours, payload_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         reusable = False
@@ -232,7 +244,10 @@ class ProcessSandbox:
             # so nothing of one run stays in the memory later runs are forked from
             send_msg_fd(worker, {"limits": req["limits"]}, payload_theirs.fileno())
             payload_theirs.close()
-            send_msg(payload_ours, req)
+            try:
+                send_msg(payload_ours, req)
+            except BrokenPipeError:
+                pass  # the worker gave up before reading the request: its reply says why
             payload_ours.close()
             reply = recv_msg(worker)
             reusable = "error" not in reply
@@ -249,6 +264,8 @@ class ProcessSandbox:
             else:
                 worker.close()
         if "error" in reply:
+            if retry and reply.get("before_start"):
+                raise _NotStarted(reply["error"])
             raise SandboxError(f"sandbox worker failed: {reply['error']}")
         if reply.get("status") is None and reply.get("stderr", b"").startswith(b"budgetflow sandbox setup failed"):
             raise SandboxError(reply["stderr"].decode(errors="replace"))
