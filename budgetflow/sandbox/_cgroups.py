@@ -2,7 +2,7 @@
 which one was hit. Works with cgroup v1 (memory/pids hierarchies) or v2 (when the
 controllers are delegated to our cgroup). Helper-side module, stdlib only.
 
-Every group is named ``bf-<zygote pid>-<run>`` and created under the cgroup the helper
+Every group is named ``bf-<pid namespace>-<zygote pid>-<run>`` and created under the cgroup the helper
 was started in, so the machine's own accounting still covers it; ``sweep`` removes the
 ones a killed zygote left behind.
 """
@@ -22,6 +22,14 @@ def _own_paths() -> dict[str, str]:
     return paths
 
 
+def pid_namespace() -> str:
+    """This process's pid namespace id (the inode of /proc/self/ns/pid), part of every group's name."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
 def _mounts() -> list[tuple[str, str, str]]:
     with open("/proc/self/mounts") as f:
         return [tuple(line.split()[1:4]) for line in f]  # type: ignore[misc]
@@ -32,6 +40,7 @@ class Cgroups:
 
     def __init__(self, version: int, mem_dir: str, pids_dir: str) -> None:
         self.version, self.mem_dir, self.pids_dir = version, mem_dir, pids_dir
+        self.namespace = pid_namespace()  # read now: the zygote later lives in a pid namespace of its own
         # fds, not paths: the helper pivots away from /sys after set-up
         self.mem_fd = os.open(mem_dir, os.O_RDONLY | os.O_DIRECTORY)
         self.pids_fd = self.mem_fd if pids_dir == mem_dir else os.open(pids_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -76,11 +85,14 @@ class Cgroups:
                 names = os.listdir(parent)
             except OSError:
                 continue
+            here = self.namespace
             for name in names:
-                owner = name[3:].split("-")[0]  # bf-<zygote pid>-<seq>
-                if not name.startswith("bf-") or not owner.isdigit():
+                parts = name.split("-")  # bf-<pid namespace>-<zygote pid>-<seq>
+                if len(parts) != 4 or parts[0] != "bf" or not parts[2].isdigit():
                     continue
-                if os.path.exists(f"/proc/{owner}"):
+                # a pid means nothing in another pid namespace (a sandbox started inside a test's namespace
+                # would take every outside owner for dead): only sweep the groups of our own namespace
+                if parts[1] != here or os.path.exists(f"/proc/{parts[2]}"):
                     continue
                 try:
                     os.rmdir(os.path.join(parent, name))

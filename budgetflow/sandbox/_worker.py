@@ -53,7 +53,7 @@ class Slot:
         # uid unique among all live workers on the machine: zygote pid + a free index
         self.index = index
         self.uid = UID_BASE + (os.getpid() << 8) + index
-        self.group = cfg.cgroups.create(f"bf-{os.getpid()}-{seq}") if cfg.cgroups else None
+        self.group = cfg.cgroups.create(f"bf-{cfg.cgroups.namespace}-{os.getpid()}-{seq}") if cfg.cgroups else None
         self.netns, self.network = netns, network
 
 

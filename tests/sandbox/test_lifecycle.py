@@ -3,9 +3,12 @@ CLI reports backends, pool workers are reused and replaced."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+
+import pytest
 
 from typer.testing import CliRunner
 
@@ -118,3 +121,30 @@ def test_killed_parent_pool_container_goes_by_itself(backends, tmp_path):
     while mine() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert mine() == []
+
+
+def test_sweep_leaves_groups_of_other_pid_namespaces_alone():
+    # a sandbox started inside another pid namespace (the Ray test makes one) must not take this namespace's
+    # live owners for dead: their pids mean nothing there
+    from budgetflow.sandbox import _cgroups
+
+    cg = _cgroups.Cgroups.detect()
+    if cg is None:
+        pytest.skip("no writable cgroups here (not root)")
+    dead = 4_000_000  # above pid_max: no such process
+    ours, foreign = f"bf-{cg.namespace}-{dead}-0", f"bf-1-{dead}-0"
+    for parent in {cg.mem_dir, cg.pids_dir}:
+        for name in (ours, foreign):
+            os.makedirs(os.path.join(parent, name), exist_ok=True)
+    try:
+        cg.sweep()
+        for parent in {cg.mem_dir, cg.pids_dir}:
+            assert not os.path.exists(os.path.join(parent, ours))  # our namespace, owner dead: swept
+            assert os.path.isdir(os.path.join(parent, foreign))  # another namespace: left alone
+    finally:
+        for parent in {cg.mem_dir, cg.pids_dir}:
+            for name in (ours, foreign):
+                try:
+                    os.rmdir(os.path.join(parent, name))
+                except OSError:
+                    pass
