@@ -129,8 +129,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
-    for k, v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-                 "DO_NOT_TRACK": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
+    from budgetflow.llm.server import OFFLINE_ENV
+
+    for k, v in {**OFFLINE_ENV, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():  # nothing phones home
         os.environ.setdefault(k, v)
     from budgetflow import Ledger, PriceBook
     from budgetflow.llm import get_llm, shutdown

@@ -198,8 +198,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="concurrent requests (batched by the engine)")
     ap.add_argument("--max-tokens", type=int, default=384)
     args = ap.parse_args()
-    for k, v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
-                 "DO_NOT_TRACK": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
+    from budgetflow.llm.server import OFFLINE_ENV
+
+    for k, v in {**OFFLINE_ENV, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():  # nothing phones home
         os.environ.setdefault(k, v)
 
     from budgetflow.budget import Ledger

@@ -11,15 +11,14 @@ from __future__ import annotations
 import logging
 import os
 
+from ..llm.server import OFFLINE_ENV
 from .config import RunConfig
 from .policy import Job
 from .records import JobResult
 
 # Set for every Ray worker process: nothing phones home.
-QUIET_ENV = {
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "RAY_USAGE_STATS_ENABLED": "0",
-}
+QUIET_ENV = {**OFFLINE_ENV, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
+             "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 class RayUnavailable(RuntimeError):

@@ -234,7 +234,8 @@ def test_cached_fixtures_cover_three_projects():
     from budgetflow.tasks.repo import cache_root
 
     if not (cache_root() / "swe-tasks" / "index.json").is_file():
-        pytest.skip("fixtures not built: run scripts/setup_swe_tasks.sh (make does, before the tests)")
+        # make test builds them before pytest: missing means the setup failed, which a skip would hide
+        pytest.fail("fixtures not built: run scripts/setup_swe_tasks.sh (make test does, before the tests)")
     tasks = ensure_swe_fixtures()  # reuses the cache; rebuilds only if the pins changed
     assert len(tasks) >= 10 and len({t.project for t in tasks}) >= 3
     for task in tasks:
