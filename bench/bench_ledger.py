@@ -53,7 +53,7 @@ _NULL = _Null()
 
 
 def metered(ledger: Ledger):
-    acc = ledger.account("bench-run", Budget(usd=1e6, calls=10**9)).child("bench-task").child("bench-agent")
+    acc = ledger.root("bench-run", Budget(usd=1e6, calls=10**9)).child("bench-task").child("bench-agent")
 
     def call(i: int) -> None:
         with acc.reserve(usd=0.002, input_tokens=500, output_tokens=1000, calls=1) as r:

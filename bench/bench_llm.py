@@ -82,7 +82,7 @@ def main() -> None:
         engine = VLLMEngine(f"local/{args.model}", server.base_url, args.model, prices=prices, server=server,
                             device=server.device)
         ledger = Ledger("sqlite://")
-        account = ledger.account("bench", Budget(usd=100))
+        account = ledger.root("bench", Budget(usd=100))
         with console.status("n=8 native vs 8 sequential..."):
             s = sampling(engine, account, args.rounds, args.max_tokens)
         with console.status("metering overhead..."):

@@ -40,7 +40,9 @@ class Bench:
         usd_cpu_s = CPU_HOUR_USD[QWEN] / 3600  # sandbox CPU costs what engine CPU costs
         self.verifier = UnitTestVerifier(sandbox, usd_per_cpu_second=usd_cpu_s)
         self.scorer = UnitTestVerifier(sandbox, per_test_timeout_s=10.0)
-        self.scoring = ledger.account("scoring")  # hidden tests: reports only, never part of a strategy's spend
+        from budgetflow import Budget
+
+        self.scoring = ledger.root("scoring", Budget())  # hidden tests: reports only, never part of a strategy's spend
         self._hidden: dict[tuple[str, str], bool] = {}
         self._n = 0
 
@@ -56,7 +58,9 @@ class Bench:
 
     def account(self, name: str, budget=None):
         self._n += 1
-        return self.ledger.account(f"{name}#{self._n}", budget)
+        from budgetflow import Budget
+
+        return self.ledger.root(f"{name}#{self._n}", budget or Budget())
 
     def row(self, name: str, results, acct, by_id) -> dict:
         solved = sum(self.hidden(by_id[r.task_id], r.best.text if r.best else None) for r in results)

@@ -77,11 +77,11 @@ def run_problem(llm, ledger, task, budget_tokens: int) -> dict:
     out: dict = {"task_id": task.id, "answer": task.answer}
 
     def acct(name: str):
-        return ledger.account(f"{task.id}/{name}", Budget(output_tokens=budget_tokens))
+        return ledger.root(f"{task.id}/{name}", Budget(output_tokens=budget_tokens))
 
     t0 = time.monotonic()
     # the baseline's curve is not capped by the strategies' budget: it is read at every k
-    majority = ledger.account(f"{task.id}/majority", Budget(output_tokens=8 * 256))
+    majority = ledger.root(f"{task.id}/majority", Budget(output_tokens=8 * 256))
     out["majority"] = majority_curve(llm, task, majority, 8, 256)
     for name, fn in (("beam", lambda a: beam_search(llm, task, account=a, width=3, cfg=cfg)),
                      ("mcts", lambda a: mcts(llm, task, account=a, iterations=40, want_answers=3, cfg=cfg)),

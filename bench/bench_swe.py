@@ -27,6 +27,7 @@ CPU_HOUR_USD = 0.10  # what bench/sample_cache.py charges for this CPU
 
 def score(task, patch: str, ledger) -> dict:
     """Whether `patch` resolves `task`: fail_to_pass and pass_to_pass all pass on the patched repo."""
+    from budgetflow import Budget
     from budgetflow.tasks.repo import RepoTaskError, apply_patch_files
     from budgetflow.verifiers import RepoTestRunner, repo_files, scoring_files
 
@@ -37,7 +38,7 @@ def score(task, patch: str, ledger) -> dict:
     except RepoTaskError as err:  # a patch that does not apply is a result, not a crash
         return {"resolved": False, "why": f"patch does not apply: {str(err)[:200]}"}
     report = RepoTestRunner().run(scoring_files(task, files), task, list(task.fail_to_pass + task.pass_to_pass),
-                                  account=ledger.account("scoring"))
+                                  account=ledger.root("scoring", Budget()))
     return {"resolved": report.resolved(task), "why": report.summary(task)[:300]}
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from budgetflow.budget import Account, BudgetExceeded, PriceBook
+from budgetflow.budget import Account, Budget, BudgetExceeded, PriceBook
 from budgetflow.llm import Completion, Generation, Usage
 from budgetflow.llm.models import CACHE_ROOT
 
@@ -212,7 +212,7 @@ def main() -> None:
     prices = price_book([args.model])
     llm = get_llm(args.model, prices=prices, max_model_len=2048)
     ledger = Ledger(CACHE_DIR / "generation-ledger.db")
-    account = ledger.account("sample-cache").child(args.model)
+    account = ledger.root("sample-cache", Budget()).child(args.model)
     t0 = time.monotonic()
     done = 0
     lock = threading.Lock()

@@ -33,7 +33,7 @@ def main() -> None:
     Path(args.db).unlink(missing_ok=True)
     ledger = Ledger(args.db)
     prices = PriceBook()
-    run = ledger.account("quickstart", Budget(usd=args.budget_usd, calls=2000))
+    run = ledger.root("quickstart", Budget(usd=args.budget_usd, calls=2000))
     # run → task → agent: each level can carry its own cap; spending below counts on every level above
     tasks = [run.child(f"task-{i}", Budget(usd=args.budget_usd / 2)).child(f"task-{i}/solver") for i in range(3)]
     calls, refused = [0], [0]

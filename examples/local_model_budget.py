@@ -38,7 +38,7 @@ def main() -> None:
     prices.set(args.model, cpu_hour=args.cpu_hour_usd)  # local engines are priced by the engine-second
     Path(args.db).unlink(missing_ok=True)
     ledger = Ledger(args.db)
-    run = ledger.account("local-demo", Budget(usd=args.budget_usd))
+    run = ledger.root("local-demo", Budget(usd=args.budget_usd))
     with console.status(f"preparing and starting {args.model} on vLLM..."):
         llm = get_llm(args.model, prices=prices)
     try:

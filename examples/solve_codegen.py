@@ -15,7 +15,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from budgetflow import AgentConfig, Ledger, PriceBook, solve
+from budgetflow import AgentConfig, Budget, Ledger, PriceBook, solve
 from budgetflow.llm import shutdown
 from budgetflow.tasks import CodeTask
 from budgetflow.verifiers import UnitTestVerifier, passes_hidden_tests
@@ -63,7 +63,7 @@ def main() -> None:
         if res.answer:
             console.print(res.answer)
             hidden = passes_hidden_tests(UnitTestVerifier(), TASK, res.selected.text,
-                                         account=ledger.account("solve-codegen-scoring"))
+                                         account=ledger.root("solve-codegen-scoring", Budget()))
             console.print(f"hidden tests (scoring only): {'[green]pass' if hidden else '[red]fail'}")
         table = Table("agent", "USD", "calls", "output tokens", "engine/CPU s")
         for agent, spent in res.spend.items():

@@ -13,7 +13,7 @@ from .conftest import run_cli
 
 def _ledger(url: str) -> None:
     ledger = Ledger(url)
-    task = ledger.account("run", Budget(usd=1, calls=5)).child("task-1")
+    task = ledger.root("run", Budget(usd=1, calls=5)).child("task-1")
     task.reserve(usd=0.2, calls=1, output_tokens=100).commit(usd=0.05, calls=1, output_tokens=40)
     task.reserve(usd=0.1)  # still held
     ledger._lease.release()  # keep it open but not "alive", so show sees it as-is (show never recovers)

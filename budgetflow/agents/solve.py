@@ -147,7 +147,7 @@ def solve(task: Any, *, model: str | LLM = DEFAULT_MODEL, budget: Budget | float
     llm = _llm(model, prices, model_options)
     led, owned = _ledger(ledger)
     try:
-        run = led.account(thread_id, budget)
+        run = led.root(thread_id, budget)
         account = run.child(f"{thread_id}/{task_id}")
         build = build_codegen_graph if isinstance(task, CodeTask) else build_swe_graph
         kwargs = {"strategy": strategy} if isinstance(task, CodeTask) else {}

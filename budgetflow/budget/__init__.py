@@ -4,8 +4,10 @@ from .account import Account, Reservation
 from .audit import VerifyReport
 from .errors import (
     AccountMismatch,
+    AccountMissing,
     BudgetError,
     BudgetExceeded,
+    LedgerClosed,
     LedgerMissing,
     ReservationClosed,
     UnpricedModel,
@@ -16,7 +18,7 @@ from .prices import ModelPrice, PriceBook
 from .views import AccountBalance, EntryView, RecoveredReservation
 
 __all__ = [
-    "Account", "AccountBalance", "AccountMismatch", "Amounts", "Budget", "BudgetError", "BudgetExceeded",
-    "DIMENSIONS", "EntryView", "Ledger", "LedgerMissing", "ModelPrice", "PriceBook", "RecoveredReservation",
+    "Account", "AccountBalance", "AccountMismatch", "AccountMissing", "Amounts", "Budget", "BudgetError", "BudgetExceeded",
+    "DIMENSIONS", "EntryView", "Ledger", "LedgerClosed", "LedgerMissing", "ModelPrice", "PriceBook", "RecoveredReservation",
     "Reservation", "ReservationClosed", "UnpricedModel", "VerifyReport",
 ]

@@ -26,8 +26,9 @@ class Account:
         return f"Account({self.name!r})"
 
     def child(self, name: str, budget: Budget | None = None) -> "Account":
-        """Create (or reopen) a sub-account whose spending also counts here."""
-        return self.ledger.account(name, budget, parent=self)
+        """Create (or reopen) a sub-account whose spending also counts here. Without a budget it has no cap of its
+        own; every ancestor's cap still binds it."""
+        return self.ledger._child(self, name, budget)
 
     def reserve(self, **amounts: float) -> "Reservation":
         """Hold `amounts` (usd=, input_tokens=, output_tokens=, gpu_seconds=, cpu_seconds=, wall_seconds=, calls=)
@@ -89,7 +90,11 @@ class Reservation:
         return Amounts.from_units(self._units)
 
     def commit(self, **actual: float) -> Amounts:
-        """Charge what the work really cost (unnamed quantities cost 0) and free the rest of the reservation."""
+        """Charge what the work really cost (unnamed quantities cost 0) and free the rest of the reservation.
+
+        Never charges more than the reservation holds: what was billed beyond it (a reservation that was not a
+        true worst case, or a provider that ignored its limit) is journalled as an `overrun` entry, which
+        `Ledger.verify()` reports as a violation of the cap. Returns what was charged to the balances."""
         charged = amounts_to_units(actual)
         over = [d for d, u in charged.items() if u > self._units.get(d, 0)]
         if over:
@@ -99,7 +104,7 @@ class Reservation:
                 stacklevel=2,
             )
         self._settle("commit", charged)
-        return Amounts.from_units(charged)
+        return Amounts.from_units({d: min(u, self._units.get(d, 0)) for d, u in charged.items()})
 
     def extend(self, **more: float) -> None:
         """Hold more on the same reservation (e.g. a call that needs more engine time than estimated), under the

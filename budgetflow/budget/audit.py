@@ -1,4 +1,11 @@
-"""Ledger audit: recompute the hash chain and replay the journal against the stored balances."""
+"""Ledger audit: recompute the hash chain, replay the journal against the stored balances and open reservations, and
+check the cap after every entry.
+
+Two kinds of findings:
+- problems: the ledger was edited, deleted from, reordered, or its tables disagree with its journal (tampering);
+- violations: the journal itself shows an account past its cap — an `overrun` entry (billed beyond a reservation),
+  a settlement charging more than its reservation held, or balances beyond a cap. Either makes `ok` false.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from .chain import entry_hash
-from .limits import DIMENSIONS
+from .limits import DIMENSIONS, format_amount
 from .tables import GENESIS_HASH
 
 
@@ -16,14 +23,18 @@ class VerifyReport(BaseModel):
     ok: bool
     entries: int
     first_bad_seq: int | None = None
-    problems: list[str] = []
+    problems: list[str] = []  # tampering or corruption
+    violations: list[str] = []  # the cap was exceeded (overruns), as the journal itself records
 
     def summary(self) -> str:
         if self.ok:
-            return f"ledger OK: {self.entries} entries, hash chain intact, balances match the journal"
-        return f"ledger TAMPERED or corrupt: {self.problems[0]}" + (
-            f" (+{len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
-        )
+            return (f"ledger OK: {self.entries} entries, hash chain intact, balances match the journal, "
+                    f"every account within its cap")
+        if self.problems:
+            return f"ledger TAMPERED or corrupt: {self.problems[0]}" + (
+                f" (+{len(self.problems) - 1} more problems)" if len(self.problems) > 1 else "")
+        return f"CAP VIOLATED: {self.violations[0]}" + (
+            f" (+{len(self.violations) - 1} more)" if len(self.violations) > 1 else "")
 
 
 @dataclass
@@ -33,6 +44,13 @@ class _Replayed:
     caps: dict[str, int]
     reserved: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DIMENSIONS, 0))
     committed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DIMENSIONS, 0))
+
+
+@dataclass
+class _Open:
+    account_id: int
+    owner: str | None
+    amounts: dict[str, int]
 
 
 def _check_chain(entries, head) -> tuple[int | None, list[str]]:
@@ -58,63 +76,85 @@ def _check_chain(entries, head) -> tuple[int | None, list[str]]:
     return None, []
 
 
-def _replay(entries) -> tuple[dict[int, _Replayed], set[str], int | None, list[str]]:
-    """Rebuild balances from the journal. Returns (accounts, open reservation ids, first bad seq, problems)."""
-    accounts: dict[int, _Replayed] = {}
-    open_res: dict[str, tuple[int, dict[str, int]]] = {}
+class _Replay:
+    """Rebuild balances and open reservations from the journal, checking the cap after every entry."""
 
-    def chain(account_id: int):
+    def __init__(self) -> None:
+        self.accounts: dict[int, _Replayed] = {}
+        self.open: dict[str, _Open] = {}
+        self.violations: list[str] = []
+
+    def chain(self, account_id: int | None):
         while account_id is not None:
-            yield accounts[account_id]
-            account_id = accounts[account_id].parent_id
+            yield self.accounts[account_id]
+            account_id = self.accounts[account_id].parent_id
 
-    for e in entries:
+    def check_caps(self, seq: int, account_id: int) -> None:
+        for acc in self.chain(account_id):
+            for d, cap in acc.caps.items():
+                if acc.committed[d] + acc.reserved[d] > cap:
+                    self.violations.append(
+                        f"entry #{seq} takes account {acc.name!r} past its cap on {d}: "
+                        f"{format_amount(d, acc.committed[d])} committed + {format_amount(d, acc.reserved[d])} "
+                        f"held > {format_amount(d, cap)}")
+
+    def apply(self, e) -> str | None:
+        """Apply one entry; returns a problem (the journal is inconsistent) or None."""
         payload = json.loads(e.payload)
         if e.kind == "open":
-            accounts[e.account_id] = _Replayed(payload["name"], payload["parent_id"], payload["caps"])
-            continue
-        if e.account_id not in accounts:
-            return accounts, set(open_res), e.seq, [f"entry #{e.seq} refers to unknown account {e.account_id}"]
+            self.accounts[e.account_id] = _Replayed(payload["name"], payload["parent_id"], payload["caps"])
+            return None
+        if e.account_id not in self.accounts:
+            return f"entry #{e.seq} refers to unknown account {e.account_id}"
         if e.kind == "reserve":
-            open_res[e.reservation_id] = (e.account_id, payload)
-            for acc in chain(e.account_id):
-                for d, u in payload.items():
-                    acc.reserved[d] += u
+            self.open[e.reservation_id] = _Open(e.account_id, e.owner, dict(payload))
+            self._add(e.account_id, "reserved", payload)
         elif e.kind == "extend":
-            if e.reservation_id not in open_res:
-                return accounts, set(open_res), e.seq, [
-                    f"entry #{e.seq} extends reservation {e.reservation_id}, which is not open"]
-            account_id, held = open_res[e.reservation_id]
+            held = self.open.get(e.reservation_id)
+            if held is None:
+                return f"entry #{e.seq} extends reservation {e.reservation_id}, which is not open"
             for d, u in payload.items():
-                held[d] = held.get(d, 0) + u
-            for acc in chain(account_id):
-                for d, u in payload.items():
-                    acc.reserved[d] += u
+                held.amounts[d] = held.amounts.get(d, 0) + u
+            self._add(held.account_id, "reserved", payload)
         elif e.kind in ("commit", "release", "recover"):
-            if e.reservation_id not in open_res:
-                return accounts, set(open_res), e.seq, [
-                    f"entry #{e.seq} settles reservation {e.reservation_id}, which is not open"]
-            account_id, held = open_res.pop(e.reservation_id)
-            for acc in chain(account_id):
-                for d, u in held.items():
-                    acc.reserved[d] -= u
-                for d, u in payload.items():
-                    acc.committed[d] += u
+            held = self.open.pop(e.reservation_id, None)
+            if held is None:
+                return f"entry #{e.seq} settles reservation {e.reservation_id}, which is not open"
+            over = {d: u - held.amounts.get(d, 0) for d, u in payload.items() if u > held.amounts.get(d, 0)}
+            if over:
+                self.violations.append(f"entry #{e.seq} charges more than its reservation held: " + ", ".join(
+                    f"{format_amount(d, u)} over ({d})" for d, u in over.items()))
+            self._add(held.account_id, "reserved", {d: -u for d, u in held.amounts.items()})
+            self._add(held.account_id, "committed", payload)
+        elif e.kind == "overrun":
+            name = self.accounts[e.account_id].name
+            self.violations.append(f"entry #{e.seq}: account {name!r} was billed beyond its reservation "
+                                   f"{e.reservation_id}: " + ", ".join(f"{format_amount(d, u)} ({d})"
+                                                                       for d, u in payload.items()))
         else:
-            return accounts, set(open_res), e.seq, [f"entry #{e.seq} has unknown kind {e.kind!r}"]
-    return accounts, set(open_res), None, []
+            return f"entry #{e.seq} has unknown kind {e.kind!r}"
+        self.check_caps(e.seq, e.account_id)
+        return None
+
+    def _add(self, account_id: int, column: str, amounts: dict[str, int]) -> None:
+        for acc in self.chain(account_id):
+            bucket = getattr(acc, column)
+            for d, u in amounts.items():
+                bucket[d] += u
 
 
-def verify_entries(entries, head, account_rows, open_ids: set[str]) -> VerifyReport:
+def verify_entries(entries, head, account_rows, open_rows) -> VerifyReport:
     bad_seq, problems = _check_chain(entries, head)
     if problems:
         return VerifyReport(ok=False, entries=len(entries), first_bad_seq=bad_seq, problems=problems)
-    replayed, replay_open, bad_seq, problems = _replay(entries)
-    if problems:
-        return VerifyReport(ok=False, entries=len(entries), first_bad_seq=bad_seq, problems=problems)
+    replay = _Replay()
+    for e in entries:
+        problem = replay.apply(e)
+        if problem:
+            return VerifyReport(ok=False, entries=len(entries), first_bad_seq=e.seq, problems=[problem])
     stored = {r.id: r for r in account_rows}
-    for account_id in sorted(set(stored) | set(replayed)):
-        row, acc = stored.get(account_id), replayed.get(account_id)
+    for account_id in sorted(set(stored) | set(replay.accounts)):
+        row, acc = stored.get(account_id), replay.accounts.get(account_id)
         if row is None or acc is None:
             problems.append(f"account id {account_id} is in {'the journal' if acc else 'the table'} only")
             continue
@@ -125,7 +165,23 @@ def verify_entries(entries, head, account_rows, open_ids: set[str]) -> VerifyRep
                 problems.append(f"account {row.name!r}: cap on {d} differs from its journal definition")
             if getattr(row, f"reserved_{d}") != acc.reserved[d] or getattr(row, f"committed_{d}") != acc.committed[d]:
                 problems.append(f"account {row.name!r}: stored {d} balance differs from the journal")
-    if open_ids != replay_open:
-        problems.append(f"open reservations differ from the journal ({len(open_ids)} stored, "
-                        f"{len(replay_open)} per journal)")
-    return VerifyReport(ok=not problems, entries=len(entries), problems=problems)
+    problems += _compare_open(open_rows, replay.open)
+    return VerifyReport(ok=not problems and not replay.violations, entries=len(entries), problems=problems,
+                        violations=replay.violations)
+
+
+def _compare_open(rows, replayed: dict[str, _Open]) -> list[str]:
+    """Open reservations must match the journal exactly: the same ids, accounts, owners and amounts."""
+    problems = []
+    stored = {r.id: r for r in rows}
+    for rid in sorted(set(stored) - set(replayed)):
+        problems.append(f"open reservation {rid} is not open in the journal (inserted or left behind)")
+    for rid in sorted(set(replayed) - set(stored)):
+        problems.append(f"open reservation {rid} of the journal is missing from the table (deleted)")
+    for rid in sorted(set(stored) & set(replayed)):
+        row, want = stored[rid], replayed[rid]
+        amounts = {d: int(u) for d, u in json.loads(row.amounts).items() if u}
+        if row.account_id != want.account_id or row.owner != want.owner or amounts != {
+                d: u for d, u in want.amounts.items() if u}:
+            problems.append(f"open reservation {rid}: its account, owner or amounts differ from the journal")
+    return problems

@@ -13,12 +13,19 @@ DEFAULT_URL = "sqlite:///budgetflow.db"
 
 
 def normalize_url(url: str | Path) -> str:
-    """Accept a SQLAlchemy URL, a `postgresql://` URL (driven by psycopg 3) or a plain file path (SQLite)."""
+    """Accept a SQLAlchemy URL, a `postgresql://` URL (driven by psycopg 3) or a plain file path (SQLite). A SQLite
+    file is resolved to its absolute path now: the same URL must name the same ledger from any directory (a resume
+    from elsewhere must never open a fresh ledger with a fresh cap)."""
     url = str(url)
     if "://" not in url:
-        return f"sqlite:///{url}"
+        url = f"sqlite:///{url}"
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not parsed.database.startswith("file:"):
+        resolved = str(Path(parsed.database).expanduser().resolve())
+        return parsed.set(database=resolved).render_as_string(hide_password=False)
     return url
 
 

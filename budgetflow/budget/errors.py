@@ -34,5 +34,14 @@ class LedgerMissing(BudgetError):
     """The URL names no ledger and creation was not asked for."""
 
 
+class AccountMissing(LedgerMissing):
+    """`Ledger.account(name)` reopens an account; this ledger has none of that name. Create roots with
+    `Ledger.root(name, Budget(...))` and sub-accounts with `Account.child(name)`."""
+
+
+class LedgerClosed(BudgetError):
+    """The Ledger was closed: it holds no lease any more, so it may not reserve, settle or read."""
+
+
 class UnpricedModel(BudgetError):
     """A model has no known price; budgetflow refuses to run it rather than spend blind."""

@@ -4,6 +4,12 @@ append-only, hash-chained journal of everything that happened.
 Every write runs in one short transaction that first locks the chain head (SQLite: BEGIN IMMEDIATE; PostgreSQL:
 SELECT ... FOR UPDATE), so the cap check, the balance update and the journal append are atomic across threads,
 processes and machines.
+
+The invariant — for every account and quantity, committed + reserved ≤ cap — holds by construction:
+- a reservation is held on the account and every ancestor only where it fits (one UPDATE ... WHERE fits);
+- a settlement never charges more than its reservation held: anything billed beyond it is journalled as a separate
+  `overrun` entry, kept out of the balances, and `verify()` reports it as a violation of the cap;
+- the table's CHECK constraints refuse any balance that breaks the invariant.
 """
 
 from __future__ import annotations
@@ -28,10 +34,10 @@ from .account import Account
 from .audit import VerifyReport, verify_entries
 from .chain import canonical_amounts, entry_hash
 from .engine import DEFAULT_URL, make_engine, normalize_url, sqlite_path
-from .errors import AccountMismatch, BudgetExceeded, LedgerMissing, ReservationClosed
-from .limits import DIMENSIONS, Amounts, Budget
+from .errors import AccountMismatch, AccountMissing, BudgetExceeded, LedgerClosed, LedgerMissing, ReservationClosed
+from .limits import DIMENSIONS, Amounts, Budget, format_amount
 from .owners import FileLease, OwnerLease, PostgresLease, ProcessLocalLease
-from .tables import GENESIS_HASH, ChainHead, LedgerAccount, LedgerEntry, OpenReservation
+from .tables import GENESIS_HASH, ChainHead, LeaseOwner, LedgerAccount, LedgerEntry, OpenReservation
 from .views import AccountBalance, EntryView, RecoveredReservation
 
 _ACCOUNT = LedgerAccount.__table__
@@ -98,10 +104,16 @@ class Ledger:
     """A budget ledger at `url` (`sqlite:///file.db` by default; `postgresql://...` for many machines).
 
     Opening a ledger settles reservations left open by dead processes (charged as reserved), unless `recover=False`.
+    A relative SQLite path is resolved against the current directory once, here: `url` is always absolute.
+    `lease_ttl_s` (PostgreSQL): how long this process may be unreachable before others treat it as dead.
     """
 
-    def __init__(self, url: str | Path = DEFAULT_URL, *, create: bool = True, recover: bool = True):
+    def __init__(self, url: str | Path = DEFAULT_URL, *, create: bool = True, recover: bool = True,
+                 lease_ttl_s: float = 30.0):
         self.url = normalize_url(url)
+        self._closed = False
+        self._lease_ttl_s = lease_ttl_s
+        self._last_recover = 0.0
         if not create and sqlite_path(self.url) and not os.path.exists(sqlite_path(self.url)):
             raise LedgerMissing(f"no budgetflow ledger at {self.url}: the file does not exist; check --db")
         if create and sqlite_path(self.url):
@@ -129,9 +141,9 @@ class Ledger:
 
     def _make_lease(self) -> OwnerLease:
         if self.backend == "postgresql":
-            return PostgresLease(self.engine, self.owner)
+            return PostgresLease(self.engine, self.owner, self._lease_ttl_s)
         if self._db_path:
-            return FileLease(os.path.abspath(self._db_path), self.owner)
+            return FileLease(self._db_path, self.owner)
         return ProcessLocalLease()
 
     def _schema_present(self) -> bool:
@@ -139,6 +151,8 @@ class Ledger:
 
     def _create_schema(self) -> None:
         tables = [t.__table__ for t in (LedgerAccount, LedgerEntry, ChainHead, OpenReservation)]
+        if self.backend == "postgresql":
+            tables.append(LeaseOwner.__table__)
         with self._schema_lock() as conn:
             SQLModel.metadata.create_all(conn, tables=tables)
             conn.execute(
@@ -158,7 +172,12 @@ class Ledger:
                 yield conn
 
     def close(self) -> None:
-        """Drop this process's lease (reservations still open become recoverable) and close connections."""
+        """Drop this process's lease (reservations still open become recoverable) and close connections. A closed
+        Ledger refuses every further call (LedgerClosed): without its lease, what it reserved could be recovered."""
+        if self._closed:
+            return
+        with self._write_lock:
+            self._closed = True
         self._lease.release()
         with self._write_lock:
             if self._writer is not None:
@@ -184,6 +203,7 @@ class Ledger:
         if os.getpid() != self._pid:
             raise RuntimeError("a Ledger cannot be used across fork(); open a new Ledger(url) in the child process")
         with self._write_lock:
+            self._check_open()
             if self._writer is None:
                 self._writer = self.engine.raw_connection()
             dbapi = self._writer
@@ -210,10 +230,16 @@ class Ledger:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        self._check_open()
         with self._read_lock, self.engine.connect() as conn:
             yield conn
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LedgerClosed(f"{self!r} was closed: open a new Ledger(url) to spend or read again")
+
     def _ensure_lease(self) -> None:
+        self._check_open()
         if not self._leased:
             with self._lease_lock:
                 if not self._leased:
@@ -222,18 +248,40 @@ class Ledger:
 
     # ------------------------------------------------------------------ accounts
 
-    def account(self, name: str, budget: Budget | None = None, parent: Account | str | None = None) -> Account:
-        """Create the account `name` under `parent`, or reopen it by name."""
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise ValueError(f"account name must be a non-empty string of at most 200 characters, got {name!r}")
-        if budget is not None and not isinstance(budget, Budget):
-            raise TypeError(f"budget must be a budgetflow.Budget, got {type(budget).__name__}")
-        parent_row = None
+    def root(self, name: str, budget: Budget) -> Account:
+        """Create the root account `name` capped by `budget`, or reopen it (same budget). A root holds a cap of its
+        own; pass `Budget()` for a root you mean to leave uncapped."""
+        if not isinstance(budget, Budget):
+            raise TypeError(f"a root account needs its Budget: ledger.root({name!r}, Budget(usd=...)), or Budget() "
+                            f"for an explicitly uncapped root; got {type(budget).__name__}")
+        return self._open_account(name, budget, None)
+
+    def account(self, name: str, *, parent: Account | str | None = None) -> Account:
+        """Reopen the existing account `name` (optionally checking its parent). Raises AccountMissing if the ledger
+        has none: nothing is ever created here, so a typo or another ledger cannot become an uncapped root."""
+        _check_name(name)
+        row = self._account_row(name)
+        if row is None:
+            raise AccountMissing(f"the ledger {self.url} has no account {name!r}; create a root with "
+                                 f"ledger.root(name, Budget(...)) or a sub-account with account.child(name)")
         if parent is not None:
             parent_name = parent.name if isinstance(parent, Account) else parent
             parent_row = self._account_row(parent_name)
-            if parent_row is None:
-                raise AccountMismatch(f"parent account {parent_name!r} does not exist; create it first")
+            if parent_row is None or row.parent_id != parent_row.id:
+                raise AccountMismatch(f"account {name!r} is not under {parent_name!r} in {self.url}")
+        return Account(self, row.id, row.name)
+
+    def _child(self, parent: Account, name: str, budget: Budget | None) -> Account:
+        if budget is not None and not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a budgetflow.Budget, got {type(budget).__name__}")
+        parent_row = self._account_row(parent.name)
+        if parent_row is None:
+            raise AccountMissing(f"parent account {parent.name!r} does not exist in {self.url}")
+        return self._open_account(name, budget, parent_row)
+
+    def _open_account(self, name: str, budget: Budget | None, parent_row) -> Account:
+        """Create `name` under `parent_row` (None: a root) or reopen it, checking it is the same account."""
+        _check_name(name)
         row = self._account_row(name)
         if row is None:
             with self._write() as tx:
@@ -259,9 +307,10 @@ class Ledger:
         return inserted
 
     def _check_reopen(self, row, budget: Budget | None, parent_row) -> None:
-        if parent_row is not None and row.parent_id != parent_row.id:
+        if row.parent_id != (parent_row.id if parent_row is not None else None):
+            where = "as a root" if parent_row is None else f"under {parent_row.name!r}"
             raise AccountMismatch(
-                f"account {row.name!r} already exists under a different parent; names are unique in a ledger"
+                f"account {row.name!r} already exists elsewhere in the tree, not {where}; names are unique in a ledger"
             )
         if budget is not None:
             stored = {d: getattr(row, f"cap_{d}") for d in DIMENSIONS}
@@ -302,6 +351,15 @@ class Ledger:
                 raise self._exceeded(tx, chain, units)
 
     def _reserve(self, account: Account, units: dict[str, int]) -> str:
+        try:
+            return self._try_reserve(account, units)
+        except BudgetExceeded:
+            # budget held by an owner that died since this ledger was opened is freed by recovering it
+            if time.monotonic() - self._last_recover < 5.0 or not self.recover():
+                raise
+        return self._try_reserve(account, units)
+
+    def _try_reserve(self, account: Account, units: dict[str, int]) -> str:
         chain = self._chain(account.id)
         reservation_id = uuid.uuid4().hex
         self._ensure_lease()
@@ -349,20 +407,28 @@ class Ledger:
     def _settle(
         self, tx: _WriteTx, reservation_id: str, account_id: int, held: dict[str, int], charged: dict[str, int],
         kind: str, note: str = "", owner: str | None = None,
-    ) -> None:
+    ) -> dict[str, int]:
+        """Close a reservation, charging `charged` but never more than `held` in any quantity. Returns the excess
+        (what was billed beyond the reservation), which is journalled as an `overrun` entry: a cap violation that
+        `verify()` reports, never part of the balances."""
         if tx.execute("DELETE FROM bf_open_reservation WHERE id = :r", {"r": reservation_id}) != 1:
             raise ReservationClosed(f"reservation {reservation_id} was already settled (possibly by recovery)")
         chain = self._chain(account_id, tx)
-        dims = tuple(d for d in DIMENSIONS if held.get(d) or charged.get(d))
+        within = {d: min(u, held.get(d, 0)) for d, u in charged.items()}
+        excess = {d: u - within[d] for d, u in charged.items() if u > within[d]}
+        dims = tuple(d for d in DIMENSIONS if held.get(d) or within.get(d))
         if dims:
             sql = self._settle_sql(dims, chain.ids)
-            params = {f"h_{d}": held.get(d, 0) for d in dims} | {f"c_{d}": charged.get(d, 0) for d in dims}
+            params = {f"h_{d}": held.get(d, 0) for d in dims} | {f"c_{d}": within.get(d, 0) for d in dims}
             tx.execute(sql, params)
-        over = [d for d in dims if charged.get(d, 0) > held.get(d, 0)]
-        if over:
-            note = (note + "; " if note else "") + "overrun: charged more than reserved in " + ", ".join(over)
-        tx.append(kind, account_id, canonical_amounts(charged), reservation_id=reservation_id,
+        tx.append(kind, account_id, canonical_amounts(within), reservation_id=reservation_id,
                   owner=owner or self.owner, note=note)
+        if excess:
+            what = ", ".join(f"{format_amount(d, u)} ({d})" for d, u in excess.items())
+            tx.append("overrun", account_id, canonical_amounts(excess), reservation_id=reservation_id,
+                      owner=owner or self.owner, note=f"billed beyond its reservation: {what}; the cap may be "
+                                                      f"exceeded by this much")
+        return excess
 
     @staticmethod
     @lru_cache(maxsize=4096)
@@ -374,6 +440,7 @@ class Ledger:
 
     def recover(self) -> list[RecoveredReservation]:
         """Settle reservations whose owner process is dead: charged in full, as reserved, and journalled."""
+        self._last_recover = time.monotonic()
         with self._read() as conn:
             owners = conn.execute(
                 text("SELECT DISTINCT owner FROM bf_open_reservation WHERE owner <> :me"), {"me": self.owner}
@@ -436,12 +503,22 @@ class Ledger:
             rows.reverse()
         return [EntryView.from_row(r, names.get(r.account_id, f"#{r.account_id}")) for r in rows]
 
+    def overruns(self) -> list[EntryView]:
+        """Every amount billed beyond its reservation (each one a violation of the cap)."""
+        return [e for e in self.entries() if e.kind == "overrun"]
+
     def verify(self) -> VerifyReport:
-        """Check the hash chain, the chain head, and that balances and open reservations match the journal."""
+        """Check the hash chain and the chain head; replay the journal and check that balances and open
+        reservations (id, account, owner, amounts) match it, and that no account ever went past its cap."""
         with self._read() as conn:
             with conn.begin():  # one snapshot for all reads
                 entries = conn.execute(select(_ENTRY).order_by(_ENTRY.c.seq)).all()
                 head = conn.execute(text("SELECT seq, hash FROM bf_chain_head WHERE id = 1")).one_or_none()
                 accounts = conn.execute(select(_ACCOUNT)).all()
-                open_ids = set(conn.execute(text("SELECT id FROM bf_open_reservation")).scalars())
-        return verify_entries(entries, head, accounts, open_ids)
+                open_rows = conn.execute(text("SELECT id, account_id, owner, amounts FROM bf_open_reservation")).all()
+        return verify_entries(entries, head, accounts, open_rows)
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ValueError(f"account name must be a non-empty string of at most 200 characters, got {name!r}")

@@ -5,12 +5,18 @@
 - `LedgerEntry` is the journal: append-only and hash-chained; `seq` is assigned under the ledger's write lock.
 - `ChainHead` is the single row that serialises writers and remembers the last entry (detects a deleted tail).
 - `OpenReservation` lists reservations not yet settled, with the owner that holds them (for crash recovery).
+- `LeaseOwner` (PostgreSQL only) is each live owner's heartbeat: a lease that survives a dropped connection.
+
+The invariant — for every account and quantity, committed + reserved ≤ cap — is also a CHECK constraint of
+`bf_account`, so no statement, ours or anyone's, can store a balance that breaks it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Text
 from sqlmodel import Field, SQLModel
+
+from .limits import DIMENSIONS
 
 GENESIS_HASH = "0" * 64
 
@@ -22,8 +28,18 @@ def _amount(nullable: bool = False):
     return Field(default=0, sa_type=BigInteger, nullable=False, sa_column_kwargs={"server_default": "0"})
 
 
+def _invariant() -> tuple[CheckConstraint, ...]:
+    checks = []
+    for d in DIMENSIONS:
+        checks.append(CheckConstraint(f"cap_{d} IS NULL OR committed_{d} + reserved_{d} <= cap_{d}",
+                                      name=f"bf_within_cap_{d}"))
+        checks.append(CheckConstraint(f"reserved_{d} >= 0 AND committed_{d} >= 0", name=f"bf_non_negative_{d}"))
+    return tuple(checks)
+
+
 class LedgerAccount(SQLModel, table=True):
     __tablename__ = "bf_account"
+    __table_args__ = _invariant()
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True)
@@ -86,3 +102,16 @@ class OpenReservation(SQLModel, table=True):
     owner: str = Field(index=True)
     created_us: int = Field(sa_type=BigInteger)
     amounts: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class LeaseOwner(SQLModel, table=True):
+    """A PostgreSQL owner's heartbeat (server clock). An owner is alive while it holds its advisory lock OR its
+    heartbeat is younger than the ttl it promised: a dropped connection does not make a live process look dead."""
+
+    __tablename__ = "bf_lease_owner"
+
+    owner: str = Field(primary_key=True)
+    heartbeat_us: int = Field(sa_type=BigInteger)
+    ttl_us: int = Field(sa_type=BigInteger)
+    host: str = ""
+    pid: int = 0

@@ -119,7 +119,7 @@ class Planner:
         else:
             weight = len(unit.task_ids)
             cap_units = free * weight // max(1, unopened)
-            account = self.ledger.account(name, Budget.from_units({"usd": cap_units}), parent=self.run)
+            account = self.run.child(name, Budget.from_units({"usd": cap_units}))
         accounts, scoring = [], []
         for tid in unit.task_ids:
             task_name = self.config.task_account(tid)

@@ -155,8 +155,8 @@ def open_run_accounts(ledger: Ledger, config: RunConfig, *, resume: bool) -> Non
         raise RunConfigError(f"the ledger {config.ledger} already has an account {config.run_account!r}: pass "
                              f"--name to give this run another one, or --resume to finish that run")
     try:
-        ledger.account(config.run_account, Budget(usd=config.budget_usd))
-        ledger.account(config.scoring_account)
+        ledger.root(config.run_account, Budget(usd=config.budget_usd))
+        ledger.root(config.scoring_account, Budget())  # scoring is outside the run's budget, on purpose
     except AccountMismatch as err:
         raise RunConfigError(f"{err}") from None
 

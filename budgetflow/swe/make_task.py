@@ -202,7 +202,7 @@ def make_tasks(source: str | os.PathLike[str], out: str | os.PathLike[str], *, c
     probe = RepoTask(instance_id=f"{name}__probe", project=name, repo=str(source), issue="", fail_to_pass=(),
                      test_command=command)
     result = MakeResult(tasks=[], project=name, baseline_passed=0)
-    with _scratch_account(account) as acct:
+    with _scratch_account(account, f"make-task/{name}") as acct:
         if progress:
             progress("running the original test suite", 0, tries, 0)
         base = runner.run(files, probe, None, account=acct)

@@ -376,7 +376,7 @@ def load_quixbugs(limit: int | None = None, root: str | os.PathLike[str] | None 
     Built once into ``root`` (default ``<cache>/quixbugs``) and reused: each task is a directory with task.json,
     repo/ (a one-commit git repo: the buggy program, tests/test_NAME.py, pytest.ini) and solution.patch. Building
     runs the tests in the sandbox (``sandbox``, default the process backend) charged to ``account`` (default: a
-    throw-away ledger); ``progress(done, total, name)`` is called as programs are checked. ``programs`` builds
+    root capped at FIXTURE_BUILD_CPU_SECONDS on the cache's fixture-builds.db ledger); ``progress(done, total, name)`` is called as programs are checked. ``programs`` builds
     only those programs (e.g. ``["gcd"]``; use a ``root`` of its own for such a subset)."""
     base = Path(root) if root else cache_root() / "quixbugs"
     index = base / "index.json"
@@ -414,19 +414,24 @@ def _read_index(path: Path) -> dict | None:
     return info
 
 
+# What one fixture build (checking every QuixBugs program, or trying one project's mutants) may spend in sandbox
+# CPU-seconds when the caller gives no account of its own: a real cap, on a ledger kept in the cache.
+FIXTURE_BUILD_CPU_SECONDS = 3600.0
+
+
 @contextlib.contextmanager
-def _scratch_account(account):
+def _scratch_account(account, what: str = "fixtures"):
+    """The caller's account, or a capped root of its own on the cache's fixture ledger (kept, auditable)."""
     if account is not None:
         yield account
         return
+    import time
+
     from ..budget import Budget, Ledger
 
-    with tempfile.TemporaryDirectory(prefix="bf-build-ledger-") as tmp:
-        ledger = Ledger(Path(tmp) / "ledger.db")
-        try:
-            yield ledger.account("task-build", Budget())
-        finally:
-            ledger.close()
+    with Ledger(cache_root() / "fixture-builds.db") as ledger:
+        name = f"build/{what}/{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        yield ledger.root(name, Budget(cpu_seconds=FIXTURE_BUILD_CPU_SECONDS))
 
 
 def _build_quixbugs(base: Path, *, wheel, programs, sandbox, account, progress) -> None:
@@ -448,7 +453,7 @@ def _build_quixbugs(base: Path, *, wheel, programs, sandbox, account, progress) 
     removed: dict[str, list[str]] = {}
     done = 0
 
-    with _scratch_account(account) as acct:
+    with _scratch_account(account, "quixbugs") as acct:
         def check(name: str):
             program, test = sources[name]
             files = _qb_repo_files(name, program, test)

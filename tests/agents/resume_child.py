@@ -30,7 +30,7 @@ def main() -> None:
     prices.set("local/smollm2-135m", cpu_second=PRICE_PER_CPU_SECOND)
     llm = VLLMEngine("local/smollm2-135m", base_url, "smollm2-135m", prices=prices, device="cpu", calibrate=False)
     ledger = Ledger(ledger_path)
-    account = ledger.account(thread_id, RESUME_BUDGET).child(f"{thread_id}/{EASY.id}")
+    account = ledger.root(thread_id, RESUME_BUDGET).child(f"{thread_id}/{EASY.id}")
     with sqlite_checkpointer(checkpoint) as saver:
         graph = build_codegen_graph(llm, ledger=ledger, sandbox=get_sandbox("process"), strategy="best_of_n",
                                     config=RESUME_CONFIG, checkpointer=saver)

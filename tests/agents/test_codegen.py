@@ -43,7 +43,7 @@ def test_codegen_graph_solves_an_easy_task_and_skips_the_tester(engine, sandbox,
     assert res.reason == "solved" and res.selection == "tests" and res.solved_visible, res.notes
     assert res.answer.startswith(EASY.prompt)
     # the scorer's independent check (hidden tests, never seen during the run)
-    assert passes_hidden_tests(UnitTestVerifier(sandbox), EASY, res.selected.text, account=ledger.account("score"))
+    assert passes_hidden_tests(UnitTestVerifier(sandbox), EASY, res.selected.text, account=ledger.root("score", Budget()))
     # the tester never ran: the task gives its tests
     assert "tester" not in res.accounts and res.spend["tester"].calls == 0
     assert not any(n.startswith("tester") for n in res.notes)
@@ -58,7 +58,7 @@ def test_codegen_graph_solves_an_easy_task_and_skips_the_tester(engine, sandbox,
 
 def test_the_tester_writes_tests_when_the_task_has_none(engine, sandbox, ledger):
     task = EASY.model_copy(update={"id": "add-untested", "visible_tests": ()})
-    account = ledger.account("untested", Budget(usd=0.5)).child("untested/add")
+    account = ledger.root("untested", Budget(usd=0.5)).child("untested/add")
     with sqlite_checkpointer(ledger.url.removeprefix("sqlite:///") + ".ckpt") as saver:
         graph = build_codegen_graph(engine, ledger=ledger, sandbox=sandbox, strategy="best_of_n", checkpointer=saver,
                                     config=AgentConfig(wave_size=3, max_waves=1, params=PARAMS, tester_samples=2,
@@ -108,13 +108,13 @@ def test_the_selection_turn_asks_the_model_and_falls_back_to_the_ranking(engine,
 
     ctx = AgentContext(llm=engine, ledger=ledger, sandbox=sandbox,
                        config=AgentConfig(selection="llm", selection_max_tokens=8))
-    rich = ledger.account("sel", Budget(usd=0.5))
+    rich = ledger.root("sel", Budget(usd=0.5))
     out = Selector(ctx)(state(rich.name))
     assert ledger.account("sel/selector").spent().calls == 1  # one selection turn, on the selector's account
     assert out["selected"] in ("c0", "c1") and out["selection"] in ("llm", "tests (llm-fallback)")
     assert out["stop_reason"] == "solved"  # no tests: a candidate that loads is all there is to check
     # the budget refuses the turn: the test ranking decides, and nothing fails
-    poor = ledger.account("sel-poor", Budget(output_tokens=0))
+    poor = ledger.root("sel-poor", Budget(output_tokens=0))
     out = Selector(ctx)(state(poor.name))
     assert out["selected"] == "c0" and out["selection"] == "tests (llm-fallback)"
     assert any("budget" in n for n in out["notes"])

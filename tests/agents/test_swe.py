@@ -62,7 +62,7 @@ def test_swe_graph_runs_parallel_trajectories_with_tools_in_the_sandbox(engine, 
         fixed = {**original, **{p: t.encode() for p, t in res.selected.meta["changed"].items()}}
         report = RepoTestRunner(sandbox).run(scoring_files(tiny_repo, fixed), tiny_repo,
                                              [*tiny_repo.fail_to_pass, *tiny_repo.pass_to_pass],
-                                             account=ledger.account("score"))
+                                             account=ledger.root("score", Budget()))
         assert report.resolved(tiny_repo)
     path = write_predictions([res], tmp_path / "predictions.jsonl")
     (row,) = [json.loads(line) for line in path.read_text().splitlines()]
@@ -78,7 +78,7 @@ def _patched(task, old: str, new: str) -> dict:
 
 def test_the_verifier_runs_each_patch_and_the_selector_picks_the_one_that_passes(engine, sandbox, ledger,
                                                                                   tiny_repo):
-    account = ledger.account("patches", Budget(cpu_seconds=600))
+    account = ledger.root("patches", Budget(cpu_seconds=600))
     cands = [{"id": "c0", **_patched(tiny_repo, "return a - b", "return a * b")},  # still wrong
              {"id": "c1", "text": "", "meta": {}},  # a trajectory that changed nothing
              {"id": "c2", **_patched(tiny_repo, "return a - b", "return a + b")},  # the fix
@@ -102,7 +102,7 @@ def test_the_verifier_runs_each_patch_and_the_selector_picks_the_one_that_passes
 
 def test_the_repo_tester_keeps_only_tests_that_fail_on_the_unchanged_repo(engine, sandbox, ledger, tiny_repo):
     hidden = tiny_repo.model_copy(update={"hidden_tests": True})
-    account = ledger.account("repro", Budget(usd=0.5))
+    account = ledger.root("repro", Budget(usd=0.5))
     state = AgentState.model_validate(initial_state(hidden, account))
     assert state.tests_source == "none" and state.tests == []  # hidden tests are never shown to the agents
     ctx = AgentContext(llm=engine, ledger=ledger, sandbox=sandbox,

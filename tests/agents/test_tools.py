@@ -67,7 +67,7 @@ def test_working_copy_edits_in_memory(tiny_repo):
 
 def test_toolbox_runs_tests_and_commands_in_the_sandbox(tiny_repo, sandbox, ledger):
     before = tree_digest(__import__("pathlib").Path(tiny_repo.repo))
-    account = ledger.account("swe", Budget(cpu_seconds=600)).child("swe/traj-0")
+    account = ledger.root("swe", Budget(cpu_seconds=600)).child("swe/traj-0")
     box = ToolBox(WorkingCopy(repo_files(tiny_repo.repo)), RepoTestRunner(sandbox), tiny_repo,
                   tests=[*tiny_repo.fail_to_pass, *tiny_repo.pass_to_pass], test_files={}, given=True,
                   account=account)

@@ -21,7 +21,7 @@ TASKS = [f"task-{i}" for i in range(4)]
 
 
 def setup_accounts(ledger: Ledger) -> dict:
-    run = ledger.account("run", RUN_CAPS)
+    run = ledger.root("run", RUN_CAPS)
     return {name: run.child(name, TASK_CAPS) for name in TASKS}
 
 

@@ -15,7 +15,7 @@ from budgetflow import Ledger
 from budgetflow.budget.limits import DIMENSIONS
 
 from ..conftest import REPO, run_cli
-from .holder import HELD
+from .holder import HELD, LEASE_TTL_S
 
 
 def _start(url: str, mode: str) -> tuple[subprocess.Popen, list[str]]:
@@ -29,6 +29,7 @@ def _start(url: str, mode: str) -> tuple[subprocess.Popen, list[str]]:
 def _kill(proc: subprocess.Popen) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    time.sleep(LEASE_TTL_S * 1.2)  # PostgreSQL: a dead owner's heartbeat must age past its ttl first
 
 
 def test_sigkill_holding_reservations_then_recover_on_open(ledger_url):

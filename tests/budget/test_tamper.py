@@ -14,7 +14,7 @@ from ..conftest import run_cli
 
 def _build(url: str) -> None:
     ledger = Ledger(url)
-    run = ledger.account("run", Budget(usd=1))
+    run = ledger.root("run", Budget(usd=1))
     task = run.child("task")
     for i in range(6):
         task.reserve(usd=0.05, calls=1).commit(usd=0.005 * (i + 1), calls=1)

@@ -12,7 +12,7 @@ from budgetflow import Budget
 
 @pytest.fixture
 def account(ledger):
-    return ledger.account("run", Budget(usd=5.0)).child("task")
+    return ledger.root("run", Budget(usd=5.0)).child("task")
 
 
 class ServerCounters:

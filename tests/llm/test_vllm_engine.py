@@ -74,7 +74,7 @@ def test_16_concurrent_requests_are_each_metered_exactly(engine, account, counte
 
 def test_half_a_budget_yields_a_shorter_completion_not_an_error(engine, ledger):
     worst = engine._worst(engine.count_tokens(CODE), 1)
-    acc = ledger.account("half", Budget(usd=worst(64)["usd"] / 2))
+    acc = ledger.root("half", Budget(usd=worst(64)["usd"] / 2))
     gen = engine.generate(CODE, account=acc, max_tokens=128, temperature=0.0)
     assert gen.max_tokens < 64 and gen.requested_max_tokens == 128
     assert any("shrunk" in note for note in gen.notes)
@@ -83,7 +83,7 @@ def test_half_a_budget_yields_a_shorter_completion_not_an_error(engine, ledger):
 
 
 def test_a_budget_that_affords_nothing_is_refused_before_any_request(engine, ledger, counters):
-    acc = ledger.account("broke", Budget(usd=1e-7))
+    acc = ledger.root("broke", Budget(usd=1e-7))
     before = counters.read()
     with pytest.raises(BudgetExceeded, match="broke needs"):
         engine.generate(CODE, account=acc, max_tokens=32)
@@ -92,7 +92,7 @@ def test_a_budget_that_affords_nothing_is_refused_before_any_request(engine, led
 
 
 def test_output_token_cap_shrinks_max_tokens(engine, ledger):
-    acc = ledger.account("tokens", Budget(output_tokens=40))
+    acc = ledger.root("tokens", Budget(output_tokens=40))
     gen = engine.generate(CODE, account=acc, n=4, max_tokens=100, temperature=1.0)
     assert gen.max_tokens == 10 and acc.spent().output_tokens <= 40
 
@@ -100,7 +100,7 @@ def test_output_token_cap_shrinks_max_tokens(engine, ledger):
 def test_engine_time_cap_stops_a_call_that_outruns_its_estimate(engine, ledger):
     """With a deliberately low estimate, the call runs into the account's CPU-second cap mid-stream: the engine
     time meter stops it there (finish_reason 'budget') and the cap holds."""
-    acc = ledger.account("cpu-capped", Budget(cpu_seconds=0.3))
+    acc = ledger.root("cpu-capped", Budget(cpu_seconds=0.3))
     saved = engine.safety
     engine.safety = 0.02  # estimate ~50x too low, so the reservation is far smaller than the call needs
     try:

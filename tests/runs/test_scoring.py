@@ -33,7 +33,7 @@ def test_repo_and_math_scoring(tmp_path, sandbox, ledger):
     before = repo_files(task.repo)
     fixed = {**before, "calc.py": CALC.replace("a - b", "a + b").encode()}
     broke = {**before, "calc.py": CALC.replace("2 * x", "3 * x").encode()}
-    account = ledger.account("r-scoring", Budget()).child("r-scoring/tiny")
+    account = ledger.root("r-scoring", Budget()).child("r-scoring/tiny")
     ctx = SimpleNamespace(sandbox=sandbox)
     good = score(ctx, task, unified_diff(before, fixed), account)
     assert good.solved is True and "resolved" in good.detail and good.spend["cpu_seconds"] > 0

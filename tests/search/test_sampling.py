@@ -33,14 +33,14 @@ def impossible_task() -> CodeTask:
 
 
 def test_early_stop_stops_on_a_pass_and_reports_spend(engine, sandbox, ledger):
-    acct = ledger.account("run", Budget(usd=1.0)).child("add")
+    acct = ledger.root("run", Budget(usd=1.0)).child("add")
     verifier = UnitTestVerifier(sandbox)
     res = sample_until_pass(engine, EASY, verifier, account=acct, max_samples=4, params=PARAMS)
     assert res.reason in ("solved", "exhausted")
     if res.reason == "solved":
         assert res.best.passed_visible and 1 <= res.samples <= 4
         # the winner really passes the visible tests when checked again, independently
-        again = verifier.run(program_for(EASY, res.best.text), EASY.visible_tests, account=ledger.account("check"))
+        again = verifier.run(program_for(EASY, res.best.text), EASY.visible_tests, account=ledger.root("check", Budget()))
         assert again.all_passed
     else:
         assert res.samples == 4 and not res.best.passed_visible
@@ -52,7 +52,7 @@ def test_early_stop_stops_on_a_pass_and_reports_spend(engine, sandbox, ledger):
 
 
 def test_best_of_n_draws_n_in_one_call(engine, sandbox, ledger):
-    acct = ledger.account("bon", Budget(usd=1.0))
+    acct = ledger.root("bon", Budget(usd=1.0))
     res = best_of_n(engine, EASY, UnitTestVerifier(sandbox), account=acct, n=4, params=PARAMS)
     assert res.samples == 4 and res.spend.generation.calls == 1 and res.spend.verification.calls == 4
     assert res.best is not None and res.best.score == max(float(c) for c in [res.best.score])
@@ -61,7 +61,7 @@ def test_best_of_n_draws_n_in_one_call(engine, sandbox, ledger):
 def test_anytime_when_the_budget_runs_out(engine, sandbox, ledger):
     # a token cap: the engine reserves tokens exactly (a $ cap is priced by engine-seconds, which are estimated)
     cap = 100
-    acct = ledger.account("poor", Budget(output_tokens=cap))
+    acct = ledger.root("poor", Budget(output_tokens=cap))
     res = sample_until_pass(engine, impossible_task(), UnitTestVerifier(sandbox), account=acct, max_samples=1000,
                             params=PARAMS)
     assert res.reason == "budget" and "budget" in res.notes[0]
@@ -71,7 +71,7 @@ def test_anytime_when_the_budget_runs_out(engine, sandbox, ledger):
 
 def test_allocation_stops_solved_cuts_hopeless_and_keeps_to_the_budget(engine, sandbox, ledger):
     cap = 0.2
-    acct = ledger.account("batch", Budget(usd=cap))
+    acct = ledger.root("batch", Budget(usd=cap))
     hopeless = impossible_task()
     cfg = AllocationConfig(wave_size=1, max_per_task=4, hopeless_after=3, revisit_cut=False)
     out = allocate(engine, [EASY, hopeless], UnitTestVerifier(sandbox), account=acct, config=cfg, params=PARAMS)
@@ -90,7 +90,7 @@ def test_allocation_stops_solved_cuts_hopeless_and_keeps_to_the_budget(engine, s
 
 def test_allocation_anytime_under_a_tight_budget(engine, sandbox, ledger):
     cap = 60
-    acct = ledger.account("tight", Budget(output_tokens=cap))
+    acct = ledger.root("tight", Budget(output_tokens=cap))
     tasks = [impossible_task(), impossible_task().model_copy(update={"id": "secret2"})]
     out = allocate(engine, tasks, UnitTestVerifier(sandbox), account=acct,
                    config=AllocationConfig(max_per_task=50, hopeless_after=100), params=PARAMS)
@@ -107,7 +107,7 @@ def test_wave_gain_favours_low_but_nonzero_pass_rates():
 
 
 def test_allocation_revisits_cut_tasks_only_when_nothing_promising_is_left(engine, sandbox, ledger):
-    acct = ledger.account("revisit", Budget(output_tokens=2000))
+    acct = ledger.root("revisit", Budget(output_tokens=2000))
     tasks = [impossible_task(), impossible_task().model_copy(update={"id": "secret2"})]
     cfg = AllocationConfig(wave_size=1, max_per_task=3, hopeless_after=2, revisit_cut=True)
     out = allocate(engine, tasks, UnitTestVerifier(sandbox), account=acct, config=cfg, params=PARAMS)

@@ -30,7 +30,7 @@ def test_expansion_budget_gives_doubtful_nodes_more_children():
 
 
 def test_expansion_makes_scored_children_and_charges_the_ledger(engine, ledger):
-    acct = ledger.account("expand", Budget(output_tokens=2000))
+    acct = ledger.root("expand", Budget(output_tokens=2000))
     search = StepSearch(engine, TASK, acct, CFG)
     children = search.expand(search.root, k=3)
     assert 1 <= len(children) <= 3 and search.expansions == 1
@@ -45,7 +45,7 @@ def test_expansion_makes_scored_children_and_charges_the_ledger(engine, ledger):
 @pytest.mark.parametrize("strategy", ["beam", "mcts", "astar"])
 def test_tree_search_respects_expansion_cap_and_budget(engine, ledger, strategy):
     cap = 400
-    acct = ledger.account(strategy, Budget(output_tokens=cap))
+    acct = ledger.root(strategy, Budget(output_tokens=cap))
     run = {"beam": lambda: beam_search(engine, TASK, account=acct, width=2, cfg=CFG),
            "mcts": lambda: mcts(engine, TASK, account=acct, iterations=6, want_answers=2, cfg=CFG),
            "astar": lambda: astar(engine, TASK, account=acct, cfg=CFG)}[strategy]
@@ -60,7 +60,7 @@ def test_tree_search_respects_expansion_cap_and_budget(engine, ledger, strategy)
 
 def test_tree_search_is_anytime_when_tokens_run_out(engine, ledger):
     cap = 12  # a few tokens: max_tokens is shrunk to what is left until nothing fits
-    acct = ledger.account("tiny", Budget(output_tokens=cap))
+    acct = ledger.root("tiny", Budget(output_tokens=cap))
     res = astar(engine, TASK, account=acct, cfg=CFG.model_copy(update={"max_expansions": 50, "max_depth": 50}))
     assert res.expansions >= 1 and acct.spent().output_tokens <= cap
     # out of budget, unless the model wrote a complete answer within 12 tokens
@@ -68,14 +68,14 @@ def test_tree_search_is_anytime_when_tokens_run_out(engine, ledger):
 
 
 def test_majority_baseline_votes_over_samples(engine, ledger):
-    acct = ledger.account("vote", Budget(output_tokens=300))
+    acct = ledger.root("vote", Budget(output_tokens=300))
     res = majority_of_n(engine, TASK, account=acct, n=4, max_tokens=60)
     assert res.steps == 4 or res.reason == "budget"
     assert acct.spent().output_tokens <= 300
 
 
 def test_judge_scores_with_the_models_own_probabilities(engine, ledger):
-    acct = ledger.account("judge", Budget(usd=1.0))
+    acct = ledger.root("judge", Budget(usd=1.0))
     judge = LogprobJudge(engine)
     good = judge.verdict(TASK.question, "3 + 4 = 7\nThe answer is 7.", account=acct)
     assert 0 < good.p_yes < 1 and good.logprob_yes < 0 and good.logprob_no < 0
@@ -86,7 +86,7 @@ def test_judge_scores_with_the_models_own_probabilities(engine, ledger):
 
 
 def test_judge_as_process_score_in_beam_search(engine, ledger):
-    acct = ledger.account("judged-beam", Budget(output_tokens=300, usd=1.0))
+    acct = ledger.root("judged-beam", Budget(output_tokens=300, usd=1.0))
     cfg = CFG.model_copy(update={"score": "judge", "max_expansions": 2})
     res = beam_search(engine, TASK, account=acct, width=1, cfg=cfg)
     assert res.expansions <= 2
@@ -94,7 +94,7 @@ def test_judge_as_process_score_in_beam_search(engine, ledger):
 
 
 def test_model_written_tests_are_parsed_and_charged(engine, ledger):
-    acct = ledger.account("tester", Budget(output_tokens=400))
+    acct = ledger.root("tester", Budget(output_tokens=400))
     task = CodeTask(id="sq", entry_point="square", prompt='def square(x: int) -> int:\n    """Return x squared."""\n')
     tests = generate_tests(engine, task, account=acct, n=3, max_tokens=60)
     assert all(t.startswith("assert ") and "square(" in t for t in tests)
@@ -105,9 +105,9 @@ def test_model_written_tests_are_parsed_and_charged(engine, ledger):
 def test_expansion_asks_for_fewer_whole_steps_when_tokens_run_low(ledger):
     # no model call: the check reads the account's headroom in the real ledger
     for cap, want in ((1000, 3), (50, 2), (30, 1), (5, 1)):
-        acct = ledger.account(f"low-{cap}", Budget(output_tokens=cap))
+        acct = ledger.root(f"low-{cap}", Budget(output_tokens=cap))
         assert StepSearch(None, TASK, acct, CFG).affordable_children(3) == want  # CFG.step_max_tokens == 24
-    parent = ledger.account("parent", Budget(output_tokens=30))
+    parent = ledger.root("parent", Budget(output_tokens=30))
     child = parent.child("child", Budget(output_tokens=1000))
     assert StepSearch(None, TASK, child, CFG).affordable_children(3) == 1  # the tighter ancestor counts
-    assert StepSearch(None, TASK, ledger.account("usd-only", Budget(usd=1.0)), CFG).affordable_children(3) == 3
+    assert StepSearch(None, TASK, ledger.root("usd-only", Budget(usd=1.0)), CFG).affordable_children(3) == 3

@@ -25,7 +25,7 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def account(ledger):
-    return ledger.account("run", Budget(cpu_seconds=500.0)).child("task")
+    return ledger.root("run", Budget(cpu_seconds=500.0)).child("task")
 
 
 @pytest.fixture(scope="session")

@@ -102,7 +102,7 @@ def test_nothing_runnable_costs_nothing(runner, account):
 
 
 def test_refused_before_running_when_the_account_cannot_afford_it(runner, ledger):
-    poor = ledger.account("poor", Budget(cpu_seconds=5.0))
+    poor = ledger.root("poor", Budget(cpu_seconds=5.0))
     with pytest.raises(BudgetExceeded):
         runner.run(FILES, task(), None, account=poor)
     assert poor.spent().calls == 0 and poor.spent().cpu_seconds == 0
@@ -110,7 +110,7 @@ def test_refused_before_running_when_the_account_cannot_afford_it(runner, ledger
 
 
 def test_usd_priced_runs_charge_money_too(sandbox, ledger):
-    acct = ledger.account("priced", Budget(usd=1.0))
+    acct = ledger.root("priced", Budget(usd=1.0))
     RepoTestRunner(sandbox, usd_per_cpu_second=0.01).run(FILES, task(), ["tests/test_calc.py::test_mul"],
                                                            account=acct)
     assert 0 < acct.spent().usd <= 0.01 * 61

@@ -97,7 +97,7 @@ def test_quixbugs_tasks_are_git_repos_with_issues_that_do_not_give_the_fix(quixb
 
 
 def test_each_quixbugs_task_fails_as_shipped_and_is_solved_by_the_correct_program(quixbugs, runner, session_ledger):
-    acct = session_ledger.account("quixbugs-check", Budget(cpu_seconds=5000))
+    acct = session_ledger.root("quixbugs-check", Budget(cpu_seconds=5000))
 
     def check(task):
         tests = [*task.fail_to_pass, *task.pass_to_pass]
@@ -148,7 +148,7 @@ def test_made_tasks_fail_as_made_and_the_reverse_mutation_resolves_them(made_tas
     tasks, proc = made_tasks
     assert len(tasks) == 2
     assert "inflection" in proc.stdout and "fail_to_pass" in proc.stdout
-    acct = session_ledger.account("made-check", Budget(cpu_seconds=5000))
+    acct = session_ledger.root("made-check", Budget(cpu_seconds=5000))
 
     def check(task):
         buggy = runner.run(repo_files(task.repo), task, None, account=acct)

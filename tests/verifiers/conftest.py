@@ -9,4 +9,4 @@ from budgetflow import Budget
 
 @pytest.fixture
 def account(ledger):
-    return ledger.account("run", Budget(cpu_seconds=100.0)).child("task")
+    return ledger.root("run", Budget(cpu_seconds=100.0)).child("task")

@@ -49,7 +49,7 @@ def test_expressions_record_their_values(sandbox, account):
 
 
 def test_refused_before_running_when_the_account_cannot_afford_it(sandbox, ledger):
-    poor = ledger.account("poor", Budget(cpu_seconds=1.0))
+    poor = ledger.root("poor", Budget(cpu_seconds=1.0))
     v = UnitTestVerifier(sandbox)
     with pytest.raises(BudgetExceeded):
         v.run(GOOD, ["assert add(1, 2) == 3"], account=poor)
@@ -57,6 +57,6 @@ def test_refused_before_running_when_the_account_cannot_afford_it(sandbox, ledge
 
 
 def test_usd_priced_runs_charge_money_too(sandbox, ledger):
-    acct = ledger.account("priced", Budget(usd=1.0))
+    acct = ledger.root("priced", Budget(usd=1.0))
     UnitTestVerifier(sandbox, usd_per_cpu_second=0.01).run(GOOD, ["assert add(1, 2) == 3"], account=acct)
     assert 0 < acct.spent().usd <= 0.01 * UnitTestVerifier(sandbox).worst_case()["cpu_seconds"]
