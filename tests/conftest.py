@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from budgetflow import Ledger, PriceBook
+from budgetflow import Budget, Ledger, PriceBook
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -96,6 +96,8 @@ def engine(smol_server, prices):
 
     eng = VLLMEngine("local/smollm2-135m", smol_server.base_url, "smollm2-135m", prices=prices,
                      server=smol_server, device="cpu")
+    with Ledger("sqlite://") as led:  # measure its speed up front, paid by an account of the session's own
+        eng.calibrate(led.root("engine-calibration", Budget()))
     yield eng
     eng.close()
 

@@ -22,6 +22,7 @@ class _Flight:
     weight: float
     v_mark: float  # V when the weight last changed
     charged: float = 0.0  # seconds accrued before v_mark
+    frozen: bool = False  # cut: its meter stopped for good
 
 
 class EngineClock:
@@ -52,9 +53,21 @@ class EngineClock:
         with self._lock:
             self._advance()
             f = self._flights[key]
+            if f.frozen:
+                return
             f.charged += f.weight * (self._v - f.v_mark)
             self._total_weight += weight - f.weight
             f.weight, f.v_mark = weight, self._v
+
+    def freeze(self, key: object) -> None:
+        """The request was cut: stop its meter now, whatever its stream still delivers."""
+        with self._lock:
+            self._advance()
+            f = self._flights[key]
+            if not f.frozen:
+                f.charged += f.weight * (self._v - f.v_mark)
+                self._total_weight -= f.weight
+                f.weight, f.v_mark, f.frozen = 0.0, self._v, True
 
     def share(self, key: object) -> float:
         """Seconds charged to the request so far."""

@@ -53,8 +53,12 @@ def get_llm(name: str, *, prices: PriceBook | None = None, **options) -> LLM:
         model, sep, url = name.removeprefix("vllm/").partition("@")
         if not sep or not model or not url.startswith(("http://", "https://")):
             raise ValueError(f"{name!r}: use vllm/<served-model>@<base-url>, e.g. vllm/qwen@http://127.0.0.1:8000/v1")
-        # priced as "vllm/<served-model>": the same model costs the same wherever it is served
-        return VLLMEngine(name, url, model, prices=prices, price_name=f"vllm/{model}", **options)
+        with _lock:  # one engine object per server and prices: its clock must see every call to that server
+            key = (name, id(prices), repr(sorted(options.items())))
+            if key not in _engines:
+                # priced as "vllm/<served-model>": the same model costs the same wherever it is served
+                _engines[key] = VLLMEngine(name, url, model, prices=prices, price_name=f"vllm/{model}", **options)
+            return _engines[key]
     return LiteLLMModel(name, prices=prices, **options)
 
 

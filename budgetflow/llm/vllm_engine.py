@@ -1,7 +1,12 @@
 """A vLLM server (managed by us, or someone else's) behind the LLM protocol, every call metered.
 
-Calls stream internally, so the engine-time meter can stop a request the moment its share of engine time reaches
-what was reserved for it (closing the stream makes vLLM abort the request).
+Every call (generate, score, the speed measurement) is metered on the engine clock and watched by the hold watchdog,
+which stops it the moment its share of engine time reaches what the ledger holds for it — whether or not the engine
+is sending anything (shutting the connection makes vLLM abort the request). What a call is charged is what the
+meter measured, never forgiven: the hold is a true upper bound because the call is stopped at it.
+
+Pricing is per engine-second on the device the engine runs on (cpu_second or gpu_second), per token, or both; an
+engine whose device has no price is refused, so no device runs free by accident.
 """
 
 from __future__ import annotations
@@ -10,41 +15,20 @@ import json
 import math
 import threading
 import time
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 
-from ..budget import Account, BudgetExceeded, PriceBook
+from ..budget import Account, BudgetExceeded, PriceBook, UnpricedModel
+from ..budget.limits import to_units
+from . import calibration
+from .calibration import Throughput
 from .clock import EngineClock
 from .metering import CallPlan, LLMError, reserve_call
 from .server import VLLMServer
 from .types import Completion, Generation, Prompt, Scored, TokenLogprob, Usage
-
-
-@dataclass
-class Throughput:
-    """Engine speed measured on the engine itself: seconds per prompt token, per decode step at 1 and 8 sequences.
-    `drift` rises (never falls) when real calls turn out slower than predicted."""
-
-    overhead: float = 0.05
-    prefill_per_token: float = 0.0005
-    step_1: float = 0.02
-    step_8: float = 0.04
-    drift: float = 1.0
-    calibrated: bool = False
-
-    def step(self, n: int) -> float:
-        return max(self.step_1, self.step_1 + (self.step_8 - self.step_1) * (n - 1) / 7)
-
-    def seconds(self, prompt_tokens: int, n: int, max_tokens: int) -> float:
-        raw = self.overhead + prompt_tokens * self.prefill_per_token + max_tokens * self.step(n)
-        return raw * self.drift
-
-    def observe(self, prompt_tokens: int, n: int, steps: int, seconds: float) -> None:
-        predicted = self.overhead + prompt_tokens * self.prefill_per_token + steps * self.step(n)
-        if predicted > 0 and seconds > predicted * self.drift:
-            self.drift = 0.7 * self.drift + 0.3 * (seconds / predicted)
+from .watchdog import HoldWatchdog
 
 
 class VLLMEngine:
@@ -66,7 +50,7 @@ class VLLMEngine:
         max_model_len: int | None = None,
         safety: float = 2.0,
         timeout: float = 600.0,
-        calibrate: bool = True,
+        calibration_cache: Path | None = None,
     ):
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -74,18 +58,22 @@ class VLLMEngine:
         self.served_model = served_model
         self.prices = prices
         self.price_name = price_name or name
-        prices.price(self.price_name)  # refuse an unpriced model now, not mid-run
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
         self.device = device
+        self._check_priced()  # refuse an unpriced model (or device) now, not mid-run
         self.server = server
         self.safety = safety
         self.clock = EngineClock()
+        self.watchdog = HoldWatchdog(self.clock)
         self.throughput = Throughput()
+        self._calibration_cache = calibration_cache
+        # no keep-alive: every call gets a connection of its own, which the watchdog can shut (a loopback connect
+        # costs well under a millisecond)
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0),
-                                  limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+                                  limits=httpx.Limits(max_connections=256, max_keepalive_connections=0))
         self._calibration_lock = threading.Lock()
         self.max_model_len = max_model_len or self._query_max_model_len()
-        if calibrate:  # engine time is metered (and can be capped) even where it is not what is priced
-            self.calibrate()
 
     # ------------------------------------------------------------------ pricing
 
@@ -93,14 +81,26 @@ class VLLMEngine:
     def time_dimension(self) -> str:
         return "gpu_seconds" if self.device == "gpu" else "cpu_seconds"
 
-    def _cost(self, input_tokens: int, output_tokens: int, seconds: float) -> float:
+    def _check_priced(self) -> None:
+        price = self.prices.price(self.price_name)
+        per_second = price.gpu_second if self.device == "gpu" else price.cpu_second
+        if per_second <= 0 and price.input_per_token <= 0 and price.output_per_token <= 0 \
+                and not self.prices.allow_free:
+            other = "cpu_hour" if self.device == "gpu" else "gpu_hour"
+            raise UnpricedModel(
+                f"{self.name} runs on the {self.device.upper()}, but its price ({self.price_name}) has no "
+                f"{self.device}_hour{' (only ' + other + ')' if (price.cpu_second or price.gpu_second) else ''}: "
+                f"its engine time would cost $0 and no dollar cap would bind. Price it: PriceBook.set("
+                f"{self.price_name!r}, {self.device}_hour=...) or `budgetflow run --price-{self.device}-hour USD`.")
+
+    def cost(self, input_tokens: int, output_tokens: int, seconds: float) -> float:
         kwargs = {self.time_dimension: seconds}
         return self.prices.cost(self.price_name, input_tokens=input_tokens, output_tokens=output_tokens, **kwargs)
 
     def _worst(self, prompt_tokens: int, n: int):
         def worst(max_tokens: int) -> dict[str, float]:
             seconds = self.safety * self.throughput.seconds(prompt_tokens, n, max_tokens)
-            return {"usd": self._cost(prompt_tokens, n * max_tokens, seconds), "input_tokens": prompt_tokens,
+            return {"usd": self.cost(prompt_tokens, n * max_tokens, seconds), "input_tokens": prompt_tokens,
                     "output_tokens": n * max_tokens, self.time_dimension: seconds, "calls": 1}
         return worst
 
@@ -124,35 +124,59 @@ class VLLMEngine:
             raise LLMError(f"{self.name}: cannot count prompt tokens: HTTP {resp.status_code} {resp.text[:300]}")
         return int(resp.json()["count"])
 
-    def calibrate(self) -> Throughput:
-        """Measure this engine's speed with three small requests (not charged to any account)."""
+    def _version(self) -> str:
+        try:
+            return str(self._http.get(f"{self.root_url}/version").json().get("version", "?"))
+        except Exception:
+            return "?"
+
+    def calibrate(self, account: Account) -> list[str]:
+        """Know this engine's speed: from this machine's cache, or measured now and charged to `account` (a few
+        small requests under a reservation of their own). Returns notes saying which. Thread-safe; once per engine."""
         with self._calibration_lock:
             if self.throughput.calibrated:
-                return self.throughput
+                return []
+            path = calibration.cache_path(self, self._version(), self._calibration_cache)
+            cached = calibration.load(path)
+            if cached is not None:
+                self.throughput = cached
+                return []
+            self.throughput, seconds = calibration.measure(self, account)
+            calibration.store(path, self.throughput)
+            return [f"measured the engine's speed first: {seconds:.2f} engine-seconds charged to {account.name}"]
 
-            def timed(prompt: str, n: int, max_tokens: int) -> float:
-                # streamed with logprobs, like real calls: per-token chunks cost engine time too
-                start = time.monotonic()
-                with self._http.stream("POST", f"{self.base_url}/completions", json={
-                        "model": self.served_model, "prompt": prompt, "n": n, "max_tokens": max_tokens,
-                        "ignore_eos": True, "temperature": 1.0, "logprobs": 1, "stream": True}) as resp:
-                    resp.raise_for_status()
-                    for _ in _sse(resp.iter_lines()):
-                        pass
-                return time.monotonic() - start
+    def timed_request(self, prompt: str, n: int, max_tokens: int, *, hold: float) -> tuple[float, bool]:
+        """One streamed completion of exactly `max_tokens` tokens, metered and cut at `hold` engine-seconds.
+        Returns (engine-seconds it used, whether it was cut)."""
+        body = {"model": self.served_model, "prompt": prompt, "n": n, "max_tokens": max_tokens,
+                "ignore_eos": True, "temperature": 1.0, "logprobs": 1, "stream": True}
+        key, conn = object(), _Connection()
+        self.clock.start(key, n)
+        watched = self.watchdog.watch(key, hold, margin=min(0.5, hold / 10), extend=lambda s: 0.0,
+                                      cut=self._cutter(key, conn))
+        try:
+            with self._http.stream("POST", f"{self.base_url}/completions", json=body,
+                                   extensions={"trace": conn.trace}) as resp:
+                resp.raise_for_status()
+                for _ in _sse(resp.iter_lines()):
+                    pass
+        except (httpx.HTTPError, OSError):
+            if not watched.was_cut:
+                raise
+        finally:
+            self.watchdog.unwatch(key)
+            seconds = self.clock.finish(key)
+        return seconds, watched.was_cut
 
-            timed("Hello", 1, 2)  # warm-up
-            one_token = timed("Hello", 1, 1)  # request overhead + a tiny prefill
-            short_1 = timed("Hello", 1, 17)
-            short_8 = timed("Hello", 8, 17)
-            long_prompt = timed("word " * 256, 1, 1)
-            tp = self.throughput
-            tp.overhead = max(0.005, one_token)
-            tp.prefill_per_token = max(1e-6, (long_prompt - one_token) / 256)
-            tp.step_1 = max(1e-4, (short_1 - one_token) / 16)
-            tp.step_8 = max(tp.step_1, (short_8 - one_token) / 16)
-            tp.calibrated = True
-            return tp
+    def _cutter(self, key: object, conn: "_Connection"):
+        """Stop the meter of request `key` and shut its connection (vLLM aborts a request whose client is gone)."""
+        def cut() -> None:
+            try:
+                self.clock.freeze(key)
+            except KeyError:
+                pass
+            conn.shut()
+        return cut
 
     # ------------------------------------------------------------------ generate
 
@@ -175,8 +199,10 @@ class VLLMEngine:
         if room < max(1, min_tokens):
             raise LLMError(f"{self.name}: the prompt has {prompt_tokens} tokens; the model's context is "
                            f"{self.max_model_len}, leaving no room for a completion")
+        notes = self.calibrate(account)
         requested = min(max_tokens, room)
         plan = reserve_call(account, self._worst(prompt_tokens, n), requested, min_tokens)
+        plan.notes[:0] = notes
         if requested < max_tokens:
             plan.notes.insert(0, f"max_tokens capped at {requested} by the model's context length")
         chat = not isinstance(prompt, str)
@@ -191,54 +217,69 @@ class VLLMEngine:
             body.update({"logprobs": True, "top_logprobs": logprobs} if chat else {"logprobs": logprobs})
         return self._run(body, chat, plan, prompt_tokens, n, max_tokens)
 
+    def _extender(self, plan: CallPlan):
+        """The watchdog's way to ask the ledger for more engine time for a call (0 when the budget has none)."""
+        def extend(seconds: float) -> float:
+            try:
+                plan.reservation.extend(usd=self.cost(0, 0, seconds), **{self.time_dimension: seconds})
+                return seconds
+            except BudgetExceeded:
+                return 0.0
+        return extend
+
+    def _margin(self, n: int) -> float:
+        """How far before its hold a call is cut: two decode steps, and at least 50 ms for the watchdog to act."""
+        return max(0.05, 2 * self.throughput.step(n) * self.throughput.drift)
+
     def _run(self, body: dict, chat: bool, plan: CallPlan, prompt_tokens: int, n: int, asked: int) -> Generation:
-        key = object()
-        held_seconds = plan.worst[self.time_dimension]
-        extension_refused = False
+        key, conn = object(), _Connection()
         texts = [[] for _ in range(n)]
         lps: list[list[TokenLogprob]] = [[] for _ in range(n)]
         finish: list[str | None] = [None] * n
         usage = None
-        cut_by_budget = False
         sent = False
         self.clock.start(key, n)
+        watched = self.watchdog.watch(key, plan.worst[self.time_dimension], margin=self._margin(n),
+                                      extend=self._extender(plan), cut=self._cutter(key, conn))
         try:
             url = f"{self.base_url}/{'chat/completions' if chat else 'completions'}"
-            with self._http.stream("POST", url, json=body) as resp:
+            with self._http.stream("POST", url, json=body, extensions={"trace": conn.trace}) as resp:
                 sent = True
                 if resp.status_code != 200:
                     detail = resp.read().decode(errors="replace")[:500]
                     raise _Rejected(resp.status_code, detail)
-                for chunk in _sse(resp.iter_lines()):
-                    if chunk.get("usage"):
-                        usage = chunk["usage"]
-                    for choice in chunk.get("choices", []):
-                        i = choice["index"]
-                        _absorb(choice, chat, texts[i], lps[i])
-                        if choice.get("finish_reason") and finish[i] is None:
-                            finish[i] = choice["finish_reason"]
-                            self.clock.set_weight(key, sum(f is None for f in finish))
-                    if all(f is not None for f in finish):
-                        continue  # every sequence is done; only the usage report is still to come
-                    # stop before the engine time charged to this call can pass what the ledger holds for it
-                    share = self.clock.share(key) + 2 * self.throughput.step(n) * self.throughput.drift
-                    if share >= held_seconds and not extension_refused:
-                        more = max(held_seconds, 0.5)  # slower than estimated: ask the ledger for more
-                        try:
-                            plan.reservation.extend(usd=self._cost(0, 0, more), **{self.time_dimension: more})
-                            held_seconds += more
-                        except BudgetExceeded:
-                            extension_refused = True
-                    if share >= held_seconds:
-                        cut_by_budget = True  # the budget affords no more engine time: abort the request
-                        break
+                try:
+                    for chunk in _sse(resp.iter_lines()):
+                        if chunk.get("usage"):
+                            usage = chunk["usage"]
+                        for choice in chunk.get("choices", []):
+                            i = choice["index"]
+                            _absorb(choice, chat, texts[i], lps[i])
+                            if choice.get("finish_reason") and finish[i] is None:
+                                finish[i] = choice["finish_reason"]
+                                self.clock.set_weight(key, sum(f is None for f in finish))
+                except (httpx.HTTPError, OSError, json.JSONDecodeError):
+                    if not watched.was_cut:
+                        raise
         except _Rejected as rejected:
+            self.watchdog.unwatch(key)
             self.clock.finish(key)
             plan.reservation.release()  # the engine refused it: nothing was generated
             raise LLMError(f"{self.name}: the server refused the request (HTTP {rejected.status}): "
                            f"{rejected.detail}") from None
         except BaseException as err:
+            self.watchdog.unwatch(key)
             seconds = self.clock.finish(key)
+            if watched.was_cut and isinstance(err, (httpx.HTTPError, OSError)):
+                # cut before the response began (a long prefill): no text, tokens as reserved
+                self._charge_unknown(plan, prompt_tokens, seconds, "cut before the first token")
+                plan.notes.append(f"stopped after {seconds:.3f} engine-seconds: its reserved engine time ran out")
+                return Generation(model=self.name, requested_max_tokens=asked, max_tokens=plan.max_tokens,
+                                  completions=[Completion(text="", finish_reason="budget") for _ in range(n)],
+                                  usage=Usage(input_tokens=prompt_tokens, output_tokens=n * plan.max_tokens,
+                                              engine_seconds=seconds, usd=self.cost(prompt_tokens,
+                                                                                     n * plan.max_tokens, seconds)),
+                                  notes=plan.notes)
             if not sent and isinstance(err, httpx.ConnectError):
                 plan.reservation.release()  # never reached the engine
                 raise LLMError(f"{self.name}: cannot reach the engine at {self.base_url}: {err}") from err
@@ -247,14 +288,16 @@ class VLLMEngine:
                 raise LLMError(f"{self.name}: the call failed mid-way ({type(err).__name__}: {err}); "
                                f"charged conservatively") from err
             raise
+        self.watchdog.unwatch(key)
         seconds = self.clock.finish(key)
-        if cut_by_budget:
+        cut = watched.was_cut
+        if cut:
             for i in range(n):
                 finish[i] = finish[i] or "budget"
             plan.notes.append(f"stopped after {seconds:.3f} engine-seconds: its reserved engine time ran out")
-        if usage is None:  # the stream ended without its usage report: we cannot know the tokens exactly
+        if usage is None:  # cut, or the stream ended without its usage report: tokens as reserved
             used = self._charge_unknown(plan, prompt_tokens, seconds, "no usage reported")
-            if not cut_by_budget:
+            if not cut:
                 raise LLMError(f"{self.name}: the stream ended early without a usage report; charged conservatively")
         else:
             used = self._commit(plan, usage, seconds)
@@ -265,25 +308,7 @@ class VLLMEngine:
         return Generation(model=self.name, completions=completions, usage=used, requested_max_tokens=asked,
                           max_tokens=plan.max_tokens, notes=plan.notes)
 
-    def _fit_time(self, plan: CallPlan, seconds: float) -> float:
-        """Engine seconds to charge: the measured share, extending the hold if it ran past it. The meter is only
-        read between stream chunks, so on a loaded machine a call can overshoot its hold a little before it is
-        stopped; if the budget cannot cover that overshoot, it is not charged (and the note says so): the cap is
-        the promise, and these seconds are our own apportioned measure, not a bill."""
-        held = getattr(plan.reservation.amounts, self.time_dimension)
-        if seconds <= held:
-            return seconds
-        more = seconds - held
-        try:
-            plan.reservation.extend(usd=self._cost(0, 0, more), **{self.time_dimension: more})
-            return seconds
-        except BudgetExceeded:
-            plan.notes.append(f"{more:.3f} engine-seconds metered past the hold were not charged: "
-                              f"the budget had no more")
-            return held
-
     def _commit(self, plan: CallPlan, usage: dict, seconds: float) -> Usage:
-        seconds = self._fit_time(plan, seconds)
         inp, out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
         cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
         usd = self.prices.cost(self.price_name, input_tokens=inp, output_tokens=out, cached_input_tokens=cached,
@@ -293,16 +318,21 @@ class VLLMEngine:
         return Usage(input_tokens=inp, output_tokens=out, cached_input_tokens=cached, engine_seconds=seconds, usd=usd)
 
     def _charge_unknown(self, plan: CallPlan, prompt_tokens: int, seconds: float, why: str) -> Usage:
-        """Unknown outcome: tokens as reserved (the most it could have produced), engine time as measured
-        (or as held, if more was held)."""
-        seconds = self._fit_time(plan, seconds)
-        held = plan.reservation.amounts.model_dump()
-        held[self.time_dimension] = max(seconds, held[self.time_dimension])
-        held["usd"] = max(held["usd"], self._cost(prompt_tokens, int(held["output_tokens"]), seconds))
-        plan.reservation.commit(**{d: v for d, v in held.items() if v})
-        plan.notes.append(f"{why}: charged as reserved")
-        return Usage(input_tokens=held["input_tokens"], output_tokens=held["output_tokens"],
-                     engine_seconds=held[self.time_dimension], usd=held["usd"])
+        """Unknown outcome: tokens as reserved (the most it could have produced), engine time as measured."""
+        held = plan.reservation.amounts
+        out = held.output_tokens
+        usd = self.cost(prompt_tokens, out, seconds)
+        plan.reservation.commit(usd=usd, input_tokens=held.input_tokens, output_tokens=out, calls=1,
+                                **{self.time_dimension: seconds})
+        plan.notes.append(f"{why}: tokens charged as reserved")
+        return Usage(input_tokens=held.input_tokens, output_tokens=out, engine_seconds=seconds, usd=usd)
+
+    def _out_of_time(self, account: Account) -> BudgetExceeded:
+        """The refusal a call cut at its hold turns into when it has no partial result to return."""
+        dim = self.time_dimension
+        left = account.headroom_units()[dim]
+        need = to_units(dim, self._margin(1), round_up=True)
+        return BudgetExceeded(account.name, dim, need, left or 0, left or 0)
 
     # ------------------------------------------------------------------ score
 
@@ -310,21 +340,31 @@ class VLLMEngine:
         """The model's log-probabilities of `continuation` after `prompt` (one prefill, no sampling)."""
         prompt_tokens = self.count_tokens(prompt)
         full_tokens = self.count_tokens(prompt + continuation)
+        notes = self.calibrate(account)
         plan = reserve_call(account, self._worst(full_tokens, 1), 1, 1)
-        key = object()
+        plan.notes[:0] = notes
+        key, conn = object(), _Connection()
         self.clock.start(key, 1)
+        watched = self.watchdog.watch(key, plan.worst[self.time_dimension], margin=self._margin(1),
+                                      extend=self._extender(plan), cut=self._cutter(key, conn))
         try:
-            resp = self._http.post(f"{self.base_url}/completions", json={
-                "model": self.served_model, "prompt": prompt + continuation, "max_tokens": 1,
-                "temperature": 0.0, "prompt_logprobs": 0})
-        except BaseException:
-            self._charge_unknown(plan, full_tokens, self.clock.finish(key), "scoring failed")
+            with self._http.stream("POST", f"{self.base_url}/completions", extensions={"trace": conn.trace}, json={
+                    "model": self.served_model, "prompt": prompt + continuation, "max_tokens": 1,
+                    "temperature": 0.0, "prompt_logprobs": 0}) as resp:
+                body = resp.read()
+        except BaseException as err:
+            self.watchdog.unwatch(key)
+            seconds = self.clock.finish(key)
+            self._charge_unknown(plan, full_tokens, seconds, "scoring failed")
+            if watched.was_cut:
+                raise self._out_of_time(account) from err
             raise
+        self.watchdog.unwatch(key)
         seconds = self.clock.finish(key)
         if resp.status_code != 200:
             plan.reservation.release()
-            raise LLMError(f"{self.name}: scoring refused (HTTP {resp.status_code}): {resp.text[:300]}")
-        data = resp.json()
+            raise LLMError(f"{self.name}: scoring refused (HTTP {resp.status_code}): {body[:300]!r}")
+        data = json.loads(body)
         used = self._commit(plan, data["usage"], seconds)
         entries = data["choices"][0].get("prompt_logprobs") or []
         tokens = []
@@ -336,6 +376,34 @@ class VLLMEngine:
 
     def close(self) -> None:
         self._http.close()
+
+
+class _Connection:
+    """The socket of one request, caught as httpx opens it, so that the watchdog's thread can shut it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock = None
+        self._shut = False
+
+    def trace(self, event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
+            with self._lock:
+                self._sock = info["return_value"].get_extra_info("socket")
+                if self._shut:  # cut before the connection was even open
+                    self._shutdown()
+
+    def shut(self) -> None:
+        with self._lock:
+            self._shut = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            if self._sock is not None:
+                self._sock.shutdown(2)
+        except OSError:
+            pass
 
 
 class _Rejected(Exception):

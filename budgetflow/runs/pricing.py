@@ -1,5 +1,7 @@
 """Prices for a run: the user's (flags or a TOML file), LiteLLM's map, or — only for a local model on your own
-machine — a default CPU-hour price, said out loud. Stored in run.json so every worker prices alike."""
+machine — a default price per CPU-hour and per GPU-hour of engine time, said out loud. Stored in run.json so every
+worker prices alike. A local engine is priced on whichever device it lands on: the engine refuses a device whose
+hour has no price, so a GPU machine never runs with a $0 engine."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ from pathlib import Path
 
 from ..budget import ModelPrice, PriceBook, UnpricedModel
 
-# What an hour of engine time costs by default for `local/...` models (the same as bench/sample_cache.py): roughly a
-# small cloud CPU instance. Pass --price-cpu-hour to use your own number.
+# What an hour of engine time costs by default for `local/...` models: roughly a small cloud CPU instance (the same as
+# bench/sample_cache.py), and roughly an on-demand datacenter GPU (H100-class rentals list at $2-4 an hour).
+# Pass --price-cpu-hour / --price-gpu-hour to use your own numbers.
 DEFAULT_LOCAL_CPU_HOUR = 0.10
+DEFAULT_LOCAL_GPU_HOUR = 2.00
 
 
 def price_name(model: str) -> str:
@@ -28,6 +32,8 @@ def resolve_prices(model: str, *, cpu_hour: float | None = None, gpu_hour: float
         book = PriceBook.from_toml(prices_file)
         overrides.update({name: p.model_dump() for name, p in book._overrides.items()})
     name = price_name(model)
+    if model.startswith("local/"):
+        return _local_prices(name, overrides, cpu_hour, gpu_hour)
     if cpu_hour is not None or gpu_hour is not None:
         table = {k: v for k, v in (("cpu_hour", cpu_hour), ("gpu_hour", gpu_hour)) if v is not None}
         overrides[name] = ModelPrice.from_table(table, source="--price flags").model_dump()
@@ -37,17 +43,37 @@ def resolve_prices(model: str, *, cpu_hour: float | None = None, gpu_hour: float
         return overrides, None
     except UnpricedModel:
         pass
-    if model.startswith("local/"):
-        overrides[name] = ModelPrice.from_table({"cpu_hour": DEFAULT_LOCAL_CPU_HOUR},
-                                                source="default for local models").model_dump()
-        note = (f"{model} has no price: charging ${DEFAULT_LOCAL_CPU_HOUR:.2f} per CPU-hour of engine time "
-                f"(pass --price-cpu-hour to set your own)")
-        return overrides, note
     raise UnpricedModel(
         f"model {model!r} has no price (LiteLLM's map does not list {name!r}); budgetflow will not spend blind. "
         f"Pass --price-cpu-hour USD (or --price-gpu-hour) for an engine you run, or --prices FILE.toml with a "
         f"[models.\"{name}\"] table (input_per_million, output_per_million, cpu_hour, gpu_hour)."
     )
+
+
+def _local_prices(name: str, overrides: dict[str, dict], cpu_hour: float | None,
+                  gpu_hour: float | None) -> tuple[dict[str, dict], str | None]:
+    """A local engine's price on both devices: the flags, else the TOML file's, else the defaults (said)."""
+    given = overrides.get(name, {})
+    if cpu_hour is None and gpu_hour is None and (given.get("input_per_token") or given.get("output_per_token")):
+        return overrides, None  # priced per token by the prices file: that price holds on every device
+    cpu = cpu_hour if cpu_hour is not None else (given.get("cpu_second") or 0) * 3600 or None
+    gpu = gpu_hour if gpu_hour is not None else (given.get("gpu_second") or 0) * 3600 or None
+    defaults = []
+    if cpu is None:
+        cpu = DEFAULT_LOCAL_CPU_HOUR
+        defaults.append(f"${DEFAULT_LOCAL_CPU_HOUR:.2f} per CPU-hour")
+    if gpu is None:
+        gpu = DEFAULT_LOCAL_GPU_HOUR
+        defaults.append(f"${DEFAULT_LOCAL_GPU_HOUR:.2f} per GPU-hour")
+    table = {**{k: v for k, v in given.items() if k not in ("cpu_second", "gpu_second", "source")},
+             "cpu_hour": cpu, "gpu_hour": gpu}
+    source = "defaults for local models" if len(defaults) == 2 else "--price flags / prices file"
+    overrides[name] = ModelPrice.from_table(table, source=source).model_dump()
+    note = None
+    if defaults:
+        note = (f"{name} engine time is charged at {' and '.join(defaults)} by default (pass --price-cpu-hour / "
+                f"--price-gpu-hour to set your own)")
+    return overrides, note
 
 
 def book_from(overrides: dict[str, dict]) -> PriceBook:

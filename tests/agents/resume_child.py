@@ -28,7 +28,7 @@ def main() -> None:
     ledger_path, checkpoint, thread_id, base_url, marker = sys.argv[1:6]
     prices = PriceBook()
     prices.set("local/smollm2-135m", cpu_second=PRICE_PER_CPU_SECOND)
-    llm = VLLMEngine("local/smollm2-135m", base_url, "smollm2-135m", prices=prices, device="cpu", calibrate=False)
+    llm = VLLMEngine("local/smollm2-135m", base_url, "smollm2-135m", prices=prices, device="cpu")
     ledger = Ledger(ledger_path)
     account = ledger.root(thread_id, RESUME_BUDGET).child(f"{thread_id}/{EASY.id}")
     with sqlite_checkpointer(checkpoint) as saver:
