@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..budget import Amounts, Budget, Ledger, PriceBook
+from ..budget import AccountMissing, Amounts, Budget, Ledger, PriceBook
 from ..llm import LLM, get_llm
 from ..sandbox import Sandbox
 from ..tasks import CodeTask, MathTask, RepoTask
@@ -109,10 +109,30 @@ def _entry_point(prompt: str) -> str:
     return names[-1]
 
 
-def _ledger(ledger: Ledger | str | Path | None) -> tuple[Ledger, bool]:
+def _ledger(ledger: Ledger | str | Path | None, checkpoint: str | Path | None) -> tuple[Ledger, bool]:
+    """The caller's ledger, or by default one beside the checkpoint (so a resume from any directory finds it), or
+    ./runs/budgetflow.db without a checkpoint."""
     if isinstance(ledger, Ledger):
         return ledger, False
-    return Ledger(ledger if ledger is not None else DEFAULT_LEDGER), True
+    if ledger is None:
+        ledger = Path(checkpoint).with_suffix(".ledger.db") if checkpoint is not None else DEFAULT_LEDGER
+    return Ledger(ledger), True
+
+
+def _run_account(led: Ledger, thread_id: str, budget: Budget, checkpoint: str | Path | None):
+    """The run's root account. A thread the checkpoint already knows must find it in this ledger: resuming on a
+    ledger without it would start over with a fresh cap."""
+    if checkpoint is not None and Path(checkpoint).exists():
+        with sqlite_checkpointer(checkpoint) as saver:
+            known = saver.get_tuple(thread_config(thread_id)) is not None
+        if known:
+            try:
+                led.account(thread_id)
+            except AccountMissing:
+                raise ValueError(f"thread {thread_id!r} has checkpoints in {checkpoint}, but the ledger {led.url} "
+                                 f"has no account {thread_id!r}: resume with the ledger the run started on "
+                                 f"(ledger=...), or use a new thread_id") from None
+    return led.root(thread_id, budget)
 
 
 def _llm(model: str | LLM, prices: PriceBook | None, model_options: Mapping | None) -> LLM:
@@ -132,7 +152,8 @@ def solve(task: Any, *, model: str | LLM = DEFAULT_MODEL, budget: Budget | float
 
     budget: a Budget, or a number of US dollars. The run's account (named by `thread_id`) holds the cap; the task's
     account `<thread_id>/<task id>` and its agents' accounts (`.../solver`, `.../tester`, ...) spend under it.
-    ledger: a Ledger, or the path of a SQLite ledger (default: ./runs/budgetflow.db).
+    ledger: a Ledger, or the path of a SQLite ledger (default: beside the checkpoint, CHECKPOINT.ledger.db, or
+    ./runs/budgetflow.db without one). Resuming a checkpointed thread needs the ledger it started on.
     checkpoint: a SQLite file for LangGraph checkpoints. Calling solve() again with the same checkpoint, ledger and
     thread_id continues a run that was killed (finished nodes are not paid for again) or returns the finished one.
     model: a name for get_llm (local models need a price: `prices.set("local/...", cpu_hour=...)`) or an LLM.
@@ -145,9 +166,9 @@ def solve(task: Any, *, model: str | LLM = DEFAULT_MODEL, budget: Budget | float
         raise TypeError(f"budget must be a Budget or a number of dollars, got {type(budget).__name__}")
     thread_id = thread_id or f"{task_id}-{uuid.uuid4().hex[:8]}"
     llm = _llm(model, prices, model_options)
-    led, owned = _ledger(ledger)
+    led, owned = _ledger(ledger, checkpoint)
     try:
-        run = led.root(thread_id, budget)
+        run = _run_account(led, thread_id, budget, checkpoint)
         account = run.child(f"{thread_id}/{task_id}")
         build = build_codegen_graph if isinstance(task, CodeTask) else build_swe_graph
         kwargs = {"strategy": strategy} if isinstance(task, CodeTask) else {}

@@ -20,7 +20,8 @@ from pathlib import Path
 from pydantic import BaseModel
 from rich.console import Console
 
-from ..budget import AccountMismatch, Budget, Ledger, UnpricedModel
+from ..budget import AccountMismatch, AccountMissing, Budget, Ledger, LedgerMissing, UnpricedModel
+from ..budget.engine import normalize_url
 from .config import RunConfig, RunConfigError, SearchSettings, load_config, merge_for_resume, save_config
 from .executor_ray import RayUnavailable
 from .policy import Job, Planner
@@ -81,7 +82,7 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
         saved = load_config(out)
         asked = dict(source=resolve_source(source) if source else None, model=model, budget_usd=budget_usd,
                      strategy=strategy, policy=policy, concurrency=concurrency, limit=limit, executor=executor,
-                     address=address, ledger=ledger, name=name, sandbox=sandbox, sandbox_cpu_hour=sandbox_cpu_hour,
+                     address=address, ledger=normalize_url(ledger) if ledger else None, name=name, sandbox=sandbox, sandbox_cpu_hour=sandbox_cpu_hour,
                      ray_num_cpus=ray_num_cpus, **search_asked)
         if price_cpu_hour is not None or price_gpu_hour is not None or prices_file is not None:
             raise RunConfigError("--resume keeps the run's saved prices (run.json); drop the price flags")
@@ -106,7 +107,7 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
         config = RunConfig(
             source=resolve_source(source), limit=limit, model=model, budget_usd=budget_usd, strategy=strategy,
             policy=policy or "equal", search=search, name=name or default_name(out), out=str(out),
-            ledger=ledger or f"sqlite:///{out / 'ledger.db'}", prices=overrides, price_note=note,
+            ledger=normalize_url(ledger or out / "ledger.db"), prices=overrides, price_note=note,
             engine_options=options, sandbox=sandbox or "process", sandbox_cpu_hour=sandbox_cpu_hour or 0.0,
             concurrency=concurrency or 1, executor=executor or "local", address=address,
             ray_num_cpus=1.0 if ray_num_cpus is None else ray_num_cpus, version=__version__)
@@ -149,11 +150,16 @@ def _error_result(job: Job, err: BaseException, config: RunConfig) -> JobResult:
 
 def open_run_accounts(ledger: Ledger, config: RunConfig, *, resume: bool) -> None:
     """The run's account (its cap is the run's budget) and the scoring account beside it. A new run refuses a name
-    the ledger already has (a shared ledger holds many runs)."""
+    the ledger already has (a shared ledger holds many runs); a resumed run refuses a ledger that lacks it (it
+    would start over with a fresh cap)."""
     exists = any(b.name == config.run_account for b in ledger.accounts())
     if exists and not resume:
         raise RunConfigError(f"the ledger {config.ledger} already has an account {config.run_account!r}: pass "
                              f"--name to give this run another one, or --resume to finish that run")
+    if resume and not exists:
+        raise RunConfigError(f"--resume: the ledger {config.ledger} has no account {config.run_account!r}, so it is "
+                             f"not the ledger this run spent on (moved, deleted, or another --ledger); resuming "
+                             f"there would start over with a fresh cap. Point --ledger at the run's ledger.")
     try:
         ledger.root(config.run_account, Budget(usd=config.budget_usd))
         ledger.root(config.scoring_account, Budget())  # scoring is outside the run's budget, on purpose
@@ -170,10 +176,11 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
     store = RunDir(config.out)
     store.create()
     store.repair()
-    if not resume:
-        save_config(config, config.out)
     t0 = time.monotonic()
-    ledger = Ledger(config.ledger)  # opening settles reservations a killed earlier attempt left open
+    try:  # opening settles reservations a killed earlier attempt left open
+        ledger = Ledger(config.ledger, create=not resume)
+    except LedgerMissing as err:
+        raise RunConfigError(f"--resume: {err}; a resumed run must spend on the ledger it started on") from None
     notes: list[str] = []
     if ledger.recovered:
         notes.append(f"the ledger settled {len(ledger.recovered)} reservation(s) left open by a killed attempt "
@@ -182,6 +189,8 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
     executor = None
     try:
         open_run_accounts(ledger, config, resume=resume)
+        if not resume:  # written once the run's accounts exist: a run.json always names a ledger that has them
+            save_config(config, config.out)
         ids = [task_id(t) for t in tasks]
         store.write_task_ids(ids)
         done = {k: v for k, v in store.done(retry_errors=retry_errors).items() if k in set(ids)}

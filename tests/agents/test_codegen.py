@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from budgetflow import Budget, Ledger
 from budgetflow.agents import (
     AgentConfig,
@@ -170,3 +172,17 @@ def test_a_killed_run_resumes_at_the_next_node_without_paying_again(engine, sand
         assert ledger.verify().ok
     finally:
         ledger.close()
+
+
+def test_a_checkpointed_thread_refuses_a_ledger_without_its_account(engine, sandbox, tmp_path):
+    """issue 11 class 6: resuming a checkpointed solve() on another ledger (e.g. the default relative one, from
+    another directory) re-created the run's account with the full cap."""
+    ckpt = tmp_path / "ckpt.sqlite"
+    first = solve(EASY, model=engine, budget=Budget(usd=0.02), checkpoint=ckpt, thread_id="t-1", sandbox=sandbox,
+                  config=AgentConfig(wave_size=1, max_waves=1, params=PARAMS))
+    assert (tmp_path / "ckpt.ledger.db").exists()  # by default the ledger lives beside the checkpoint
+    again = solve(EASY, model=engine, budget=Budget(usd=0.02), checkpoint=ckpt, thread_id="t-1", sandbox=sandbox)
+    assert again.resumed and again.spend["total"] == first.spend["total"]
+    with pytest.raises(ValueError, match="has checkpoints .* has no account 't-1'"):
+        solve(EASY, model=engine, budget=Budget(usd=0.02), checkpoint=ckpt, thread_id="t-1", sandbox=sandbox,
+              ledger=tmp_path / "elsewhere.db")

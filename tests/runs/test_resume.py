@@ -71,3 +71,48 @@ def test_sigkill_then_resume_finishes_the_run_without_losing_or_repeating_a_task
             assert after[name].budget == before[name].budget  # same cap: it covers both attempts
             assert after[name].committed.usd >= before[name].committed.usd + before[name].reserved.usd - 1e-9
         assert abs(sum(after[n].committed.usd for n in tasks) - run.committed.usd) < 1e-9
+
+
+def _cli_in(cwd, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "budgetflow", "run", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_resume_from_another_directory_spends_on_the_same_ledger(smol_model, tmp_path):
+    """issue 11 class 6: a relative --ledger was stored as given, so `--resume` from another working directory
+    opened a fresh ledger and re-created the run's account with the full cap (1.61x the cap over both attempts)."""
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"kind": "code", "id": "add", "entry_point": "add",
+                                 "prompt": 'def add(a, b):\n    """Return a + b."""\n    return',
+                                 "visible_tests": ["assert add(1, 2) == 3"]}) + "\n")
+    out = tmp_path / "out"
+    run = _cli_in(first, str(tasks), "--model", smol_model, *PRICE, "--budget-usd", "0.01", *SMALL,
+                  "--ledger", "sqlite:///rel/ledger.db", "--out", str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    saved = json.loads((out / "run.json").read_text())["ledger"]
+    assert saved == f"sqlite:///{first / 'rel' / 'ledger.db'}"  # stored resolved
+    again = _cli_in(other, "--resume", "--out", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (other / "rel").exists()  # no second ledger, no second cap
+    with Ledger(saved, create=False) as ledger:
+        assert ledger.account("out").spent().usd <= 0.01 and ledger.verify().ok
+
+
+def test_resume_refuses_a_ledger_without_the_run(smol_model, tmp_path):
+    """issue 11 class 6: resuming into a ledger that lacks the run's account would start over with a fresh cap."""
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"kind": "math", "id": "m", "question": "1+1?", "answer": 2}) + "\n")
+    out = tmp_path / "out"
+    run = _cli_in(tmp_path, str(tasks), "--model", smol_model, *PRICE, "--budget-usd", "0.01", *SMALL,
+                  "--out", str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    (out / "ledger.db").rename(tmp_path / "moved.db")
+    for extra in ([], ["--ledger", f"sqlite:///{tmp_path / 'empty.db'}"]):
+        again = _cli_in(tmp_path, "--resume", "--out", str(out), *extra)
+        assert again.returncode != 0 and ("no budgetflow ledger" in again.stderr or "differ" in again.stderr
+                                          or "has no account" in again.stderr), again.stderr[-2000:]
+    assert not (out / "ledger.db").exists() and not (tmp_path / "empty.db").exists()
