@@ -186,17 +186,20 @@ def ledger_export(
 
 @ledger_app.command("verify")
 def ledger_verify(db: DbOption = "sqlite:///budgetflow.db") -> None:
-    """Audit the ledger: hash chain, chain head, balances and open reservations against the journal.
+    """Audit the ledger: hash chain, chain head, balances and open reservations against the journal, and every
+    account's cap after every entry.
 
-    Exits 0 when intact, 1 naming the first bad entry when anything was edited, deleted or reordered.
+    Exits 0 when intact and within every cap; 1 naming the first bad entry when anything was edited, deleted or
+    reordered, or when any amount was billed beyond its reservation (an overrun: the cap was exceeded).
     """
     report = _open(db).verify()
     if report.ok:
-        console.print(f"[green]{report.summary()}[/green]")
+        console.print(f"[green]{escape(report.summary())}[/green]")
         return
-    err.print(f"[red]{report.summary()}[/red]")
-    for problem in report.problems[1:10]:
-        err.print(f"  - {problem}")
+    err.print(f"[red]{escape(report.summary())}[/red]")
+    rest = report.problems[1:] if report.problems else report.violations[1:]
+    for finding in rest[:9]:
+        err.print(f"  - {escape(finding)}")
     raise typer.Exit(1)
 
 

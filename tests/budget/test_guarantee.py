@@ -303,3 +303,16 @@ def test_random_sequences_keep_the_invariant_on_postgres(pg_server, ops):
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_cli_audit_fails_on_an_overrun(sqlite_url):
+    """issue 11 class 1: `budgetflow ledger verify` said "ledger OK" for a ledger whose spend passed its cap."""
+    from ..conftest import run_cli
+
+    ledger = Ledger(sqlite_url)
+    r = ledger.root("run", Budget(usd=0.1)).reserve(usd=0.1)
+    with pytest.warns(RuntimeWarning, match="overrun"):
+        r.commit(usd=0.3)
+    ledger.close()
+    cli = run_cli("ledger", "verify", "--db", sqlite_url)
+    assert cli.returncode == 1 and "CAP VIOLATED" in cli.stderr and "billed beyond its reservation" in cli.stderr
