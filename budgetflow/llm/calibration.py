@@ -94,7 +94,9 @@ def measure(engine: "VLLMEngine", account: "Account") -> tuple[Throughput, float
     inputs = sum(prompt_tokens)
     outputs = sum(n * m for _, n, m in REQUESTS)
     dim = engine.time_dimension
-    worst = {"usd": engine.cost(inputs, outputs, CALIBRATION_HOLD_S), "input_tokens": inputs,
+    usd = engine.prices.worst_cost(engine.price_name, input_tokens=inputs, output_tokens=outputs,
+                                   **{engine.time_dimension: CALIBRATION_HOLD_S})
+    worst = {"usd": usd, "input_tokens": inputs,
              "output_tokens": outputs, dim: CALIBRATION_HOLD_S, "calls": len(REQUESTS)}
     reservation = account.reserve(**worst)
     used, timings = 0.0, []

@@ -100,7 +100,9 @@ class VLLMEngine:
     def _worst(self, prompt_tokens: int, n: int):
         def worst(max_tokens: int) -> dict[str, float]:
             seconds = self.safety * self.throughput.seconds(prompt_tokens, n, max_tokens)
-            return {"usd": self.cost(prompt_tokens, n * max_tokens, seconds), "input_tokens": prompt_tokens,
+            usd = self.prices.worst_cost(self.price_name, input_tokens=prompt_tokens, output_tokens=n * max_tokens,
+                                         **{self.time_dimension: seconds})
+            return {"usd": usd, "input_tokens": prompt_tokens,
                     "output_tokens": n * max_tokens, self.time_dimension: seconds, "calls": 1}
         return worst
 

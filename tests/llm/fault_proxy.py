@@ -1,12 +1,24 @@
 """A fault-injecting HTTP proxy placed in front of the real vLLM server (loopback only).
 
 Each request takes the next mode from a queue (default "pass"):
-  pass         forward to the server and relay its (streamed) answer
-  429/500/400  answer that HTTP error without forwarding (the server never sees the request)
-  delay:S      forward, let the server finish, then wait S seconds before answering (the client times out)
-  malformed    forward, let the server finish, then answer 200 with broken JSON
-  cut:K        forward, relay the first K SSE events, then drop the connection
-It records what the server reported as usage for every forwarded request.
+  pass             forward to the server and relay its (streamed) answer
+  429/500/400/...  answer that HTTP error without forwarding (the server never sees the request)
+  delay:S          forward, let the server finish, then wait S seconds before answering (the client times out)
+  malformed        forward, let the server finish, then answer 200 with broken JSON
+  cut:K            forward, relay the first K SSE events, then drop the connection
+  after:STATUS     forward, let the server finish (the work is done), then answer HTTP STATUS (408, 502, ...)
+  strip-usage      forward and relay, but drop the usage report from the stream (a provider that sends none)
+  reasoning        label every completion token a reasoning token in the usage (a reasoning model's report)
+  reasoning-beyond:R  a reasoning model that thinks R tokens more than it shows. Told `max_tokens`, it bills those
+                   R tokens beyond the limit (completion_tokens += R); told `max_completion_tokens`, it keeps them
+                   inside the limit (the server is asked for R fewer visible tokens)
+  cache-write      report every prompt token as written to the prompt cache (billed at the cache-write rate)
+  tools-in-prompt  a provider whose chat template renders tools / functions / tool_choice / response_format into
+                   the prompt: they are moved into a system message, so the real server tokenizes and bills them
+With `served_model`, every request is sent to the server under that model name (so a differently named, differently
+priced model — a fallback — reaches the same real server). It records every request body, what the server reported
+as usage (`upstream_usage`) and what the client was told (`reported_usage`, after any rewriting) for every forwarded
+request.
 """
 
 from __future__ import annotations
@@ -17,17 +29,51 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 from urllib.parse import urlparse
+
+UsageFix = Callable[[dict], "dict | None"]  # rewrites the usage the client sees (None: drop the report)
+
+
+def _render_tools(request: dict) -> dict:
+    """What a tool-rendering chat template does: the schemas become prompt text the model reads (and is billed)."""
+    parts = {k: request.pop(k) for k in ("tools", "functions", "tool_choice", "response_format") if k in request}
+    if parts:
+        text = "You can call these tools. Answer with JSON.\n" + json.dumps(parts, indent=2)
+        request["messages"] = [{"role": "system", "content": text}, *request.get("messages", [])]
+    return request
+
+
+def _reasoning_beyond(request: dict, hidden: int) -> tuple[dict, UsageFix]:
+    limit = request.get("max_completion_tokens")
+    if limit is not None:  # reasoning counts against max_completion_tokens: it stays inside the limit
+        hidden = min(hidden, limit // 2)
+        request["max_completion_tokens"] = limit - hidden
+    return request, lambda u: {**u, "completion_tokens": u["completion_tokens"] + hidden,
+                               "total_tokens": u.get("total_tokens", 0) + hidden,
+                               "completion_tokens_details": {"reasoning_tokens": hidden}}
+
+
+_USAGE_FIXES: dict[str, UsageFix] = {
+    "strip-usage": lambda u: None,
+    "reasoning": lambda u: {**u, "completion_tokens_details": {"reasoning_tokens": u["completion_tokens"]}},
+    "cache-write": lambda u: {**u, "prompt_tokens_details": {"cached_tokens": 0,
+                                                             "cache_write_tokens": u["prompt_tokens"]},
+                              "cache_creation_input_tokens": u["prompt_tokens"]},
+}
 
 
 class FaultProxy:
-    def __init__(self, upstream_root: str):
+    def __init__(self, upstream_root: str, served_model: str | None = None):
         up = urlparse(upstream_root)
+        self.served_model = served_model
         self.upstream = (up.hostname, up.port)
         self.modes: collections.deque[str] = collections.deque()
         self.received = 0  # requests that reached the proxy on the completion endpoints
         self.forwarded = 0  # of those, how many reached the real server
-        self.upstream_usage: list[dict] = []
+        self.requests: list[dict] = []  # the completion request bodies, as the client sent them
+        self.upstream_usage: list[dict] = []  # what the real server reported
+        self.reported_usage: list[dict] = []  # what the client was told (after any rewriting)
         self._lock = threading.Lock()
         proxy = self
 
@@ -51,26 +97,38 @@ class FaultProxy:
                     with proxy._lock:
                         proxy.received += 1
                         mode = proxy.modes.popleft() if proxy.modes else "pass"
-                if mode in ("429", "500", "400"):
+                        proxy.requests.append(json.loads(body))
+                if mode.isdigit():
                     return self._error(int(mode))
+                kind, _, arg = mode.partition(":")
+                fix = _USAGE_FIXES.get(kind)
+                if completion and proxy.served_model:
+                    body = json.dumps({**json.loads(body), "model": proxy.served_model}).encode()
+                if kind == "tools-in-prompt":
+                    body = json.dumps(_render_tools(json.loads(body))).encode()
+                elif kind == "reasoning-beyond":
+                    request, fix = _reasoning_beyond(json.loads(body), int(arg))
+                    body = json.dumps(request).encode()
                 with proxy._lock:
                     proxy.forwarded += int(completion)
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=300)
                 conn.request(self.command, self.path, body=body,
                              headers={"Content-Type": self.headers.get("Content-Type", "application/json")})
                 resp = conn.getresponse()
-                if mode.startswith("delay:") or mode == "malformed":
-                    payload = resp.read()
+                if kind in ("delay", "malformed", "after"):
+                    payload = resp.read()  # the server finished: the work is done (and billed)
                     proxy._record_usage(payload)
-                    if mode == "malformed":
+                    if kind == "malformed":
                         return self._send(200, b'data: {"id": "cmpl-1", "choices": [{"index": 0, "te\n\n',
                                           "text/event-stream")
-                    time.sleep(float(mode.split(":")[1]))
+                    if kind == "after":
+                        return self._error(int(arg))
+                    time.sleep(float(arg))
                     try:
                         return self._send(resp.status, payload, resp.getheader("Content-Type", "application/json"))
                     except OSError:
                         return  # the client gave up, as intended
-                limit = int(mode.split(":")[1]) if mode.startswith("cut:") else None
+                limit = int(arg) if kind == "cut" else None
                 self.send_response(resp.status)
                 self.send_header("Content-Type", resp.getheader("Content-Type", "application/json"))
                 self.send_header("Transfer-Encoding", "chunked")
@@ -87,6 +145,9 @@ class FaultProxy:
                             return
                     if b'"usage"' in line:
                         proxy._record_usage(line)  # before the client can see it: no race with the test
+                        line = proxy._rewrite_usage(line, fix)
+                        if line is None:
+                            continue
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                     self.wfile.flush()
                 self.wfile.write(b"0\r\n\r\n")
@@ -119,6 +180,27 @@ class FaultProxy:
         if usage:
             with self._lock:
                 self.upstream_usage.append(usage)
+
+    def _rewrite_usage(self, line: bytes, fix: UsageFix | None) -> bytes | None:
+        """The SSE line as the client gets it: its usage report rewritten by `fix` (or dropped), recorded."""
+        text = line.decode().removeprefix("data:").strip()
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError:
+            return line
+        usage = event.get("usage")
+        if not usage:
+            return line
+        if fix is not None:
+            usage = fix(usage)
+            if usage is None and not event.get("choices"):
+                return None  # a usage-only event: the provider never sends it
+            event["usage"] = usage
+            line = b"data: " + json.dumps(event).encode() + b"\n"
+        if usage:
+            with self._lock:
+                self.reported_usage.append(usage)
+        return line
 
     @property
     def url(self) -> str:

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from budgetflow import PriceBook, UnpricedModel
+from budgetflow import Budget, PriceBook, UnpricedModel
 from budgetflow.llm import ModelNotAvailable, get_llm
 
 from ..conftest import REPO
@@ -72,6 +72,8 @@ def test_someone_elses_vllm_server_by_url(smol_server, account, counters):
     prices = PriceBook()
     prices.set("vllm/smollm2-135m", input_per_million=0.5, output_per_million=1.0)  # priced per token
     llm = get_llm(f"vllm/smollm2-135m@{smol_server.base_url}", prices=prices)
+    measuring = account.ledger.root("measuring", Budget(usd=1))
+    llm.calibrate(measuring)  # measured once (or read from this machine's cache), paid by the account given
     before = counters.read()
     gen = llm.generate("def square(x):", account=account, max_tokens=12)
     assert account.spent().output_tokens == gen.usage.output_tokens == counters.delta(before)["generation"]
