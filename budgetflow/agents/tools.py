@@ -25,7 +25,7 @@ def run_command(runner: RepoTestRunner, argv: Sequence[str], files: Mapping[str,
     argv = list(argv)
     if argv and argv[0] in ("python", "python3") and getattr(runner.sandbox, "name", "").startswith("process"):
         argv[0] = "{python}"  # the sandbox's own interpreter
-    result, _ = metered_run(account, runner.limits, runner.usd_per_cpu_second,
+    result, _ = metered_run(account, runner.sandbox, runner.limits, runner.usd_per_cpu_second,
                             lambda: runner.sandbox.run(argv, files=dict(files), limits=runner.limits))
     return result
 

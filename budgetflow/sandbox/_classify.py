@@ -17,7 +17,8 @@ _ORDER: tuple[StopReason, ...] = ("timeout", "output", "memory", "cpu", "file_si
 def classify(facts: dict, limits: Limits, backend: str) -> ExecResult:
     status = facts.get("status")
     sig: int | None = None
-    if facts.get("timed_out") or facts.get("output_capped") or status is None:
+    stopped_by_us = facts.get("timed_out") or facts.get("output_capped") or facts.get("cpu_killed")
+    if stopped_by_us or status is None:
         exit_code = -_signal.SIGKILL
         sig = _signal.SIGKILL
     elif "exit_code" in facts:  # backends that already decoded the status
@@ -39,7 +40,7 @@ def classify(facts: dict, limits: Limits, backend: str) -> ExecResult:
         hit.add("output")
     if facts.get("oom_killed") or b"MemoryError" in tail:
         hit.add("memory")
-    if sig == _signal.SIGXCPU or (sig == _signal.SIGKILL and cpu_s >= limits.cpu_s - 0.05):
+    if facts.get("cpu_killed") or sig == _signal.SIGXCPU or cpu_s >= limits.cpu_s:  # the run's cgroup reached it
         hit.add("cpu")
     if sig == _signal.SIGXFSZ or b"File too large" in tail:
         hit.add("file_size")
@@ -47,7 +48,6 @@ def classify(facts: dict, limits: Limits, backend: str) -> ExecResult:
         hit.add("disk")
     if facts.get("pids_hit") or (b"Resource temporarily unavailable" in tail and b"fork" in tail.lower()):
         hit.add("processes")
-    stopped_by_us = facts.get("timed_out") or facts.get("output_capped")
     failed = exit_code != 0 or stopped_by_us
     if sig is not None and not hit:
         hit.add("signal")
@@ -63,6 +63,7 @@ def classify(facts: dict, limits: Limits, backend: str) -> ExecResult:
         signal=sig,
         cpu_s=cpu_s,
         peak_memory_bytes=facts.get("peak_memory_bytes"),
+        peak_processes=facts.get("peak_processes"),
         output_truncated=bool(facts.get("output_capped")),
         backend=backend,
     )

@@ -6,18 +6,21 @@ MODE ``once``: the cold path; the same, for a single connection and a single run
 
   worker    pid 1 of its own pid namespace (forked right after unshare(CLONE_NEWPID)),
             own mount/uts namespaces, a network namespace (loopback only) unless the
-            client asked for the host network, its own /proc, one cgroup (memory+pids)
-            and one unprivileged uid. Serves runs one after another: mounts a fresh
-            size-capped tmpfs on /tmp and /dev/shm, watches the wall clock and the
-            output, then kills every process of the run and unmounts.
+            client asked for the host network, its own /proc, its cgroups (memory, pids,
+            cpuacct, freezer, cpu) and one unprivileged uid. Serves runs one after
+            another: mounts a fresh size-capped tmpfs on /tmp and /dev/shm, watches the
+            wall clock, the run's CPU and the output, then kills every task of the run
+            through its cgroup, waits until all are gone and unmounts. Quits on any doubt
+            (see _worker.py).
   template  the worker's first child. It never touches run data, so what it forks
             inherits nothing of earlier runs (the worker itself reads their output).
-  program   forked by the template per run: new IPC namespace, joins the cgroup, reads
+  program   forked by the template per run: joins the cgroups, new IPC namespace, reads
             its files straight from the client, drops to the uid, rlimits,
             no_new_privs, seccomp; then runs the script in-process (warm) or exec's.
 
 A worker exiting takes its pid namespace, and so every process of its runs, with it;
-the zygote then removes its cgroup. Stdlib + pyseccomp only.
+the zygote then removes its cgroups, and drops its network namespace unless it ended
+cleanly. Stdlib + pyseccomp only.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # siblings, impo
 import _linux as L  # noqa: E402
 import _protocol as P  # noqa: E402
 from _root import Config, setup  # noqa: E402
-from _worker import Slot, worker  # noqa: E402
+from _worker import EXIT_RETIRED, Slot, worker  # noqa: E402
 
 
 class Zygote:
@@ -61,13 +64,14 @@ class Zygote:
             L.setns(self.cfg.own_pidns, L.CLONE_NEWPID)
             raise
         if pid == 0:
+            code = EXIT_RETIRED
             try:
                 for s in close_in_child:
                     s.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                worker(socket.socket(fileno=conn_fd), self.cfg, slot)
+                code = worker(socket.socket(fileno=conn_fd), self.cfg, slot)
             finally:
-                os._exit(0)
+                os._exit(code)
         L.setns(self.cfg.own_pidns, L.CLONE_NEWPID)  # back, so the next unshare is allowed
         self.live[pid] = slot
         return pid
@@ -75,7 +79,7 @@ class Zygote:
     def reap(self, block: bool = False) -> None:
         while self.live:
             try:
-                pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
@@ -84,8 +88,11 @@ class Zygote:
             if slot:
                 self.free_index.append(slot.index)
             if slot and slot.netns is not None:
-                self.free_netns.append(slot.netns)  # the worker and everything of it are gone
-            if slot and slot.group:
+                if status == 0:  # the worker checked after every run that no socket was left in it
+                    self.free_netns.append(slot.netns)
+                else:  # it quit in doubt (or was killed): the namespace may hold a run's sockets
+                    os.close(slot.netns)
+            if slot:
                 self.dead_groups.append(slot.group)
         self.dead_groups = [g for g in self.dead_groups if not g.remove()]
         if block:
@@ -123,7 +130,7 @@ def serve_zygote(ctrl: socket.socket, cfg: Config) -> None:
     gc.collect()
     gc.freeze()
     z = Zygote(cfg)
-    info = {"cgroups": cfg.cgroups.version if cfg.cgroups else None, "python": cfg.python}
+    info = {"cgroups": cfg.cgroups.version, "python": cfg.python}
     ctrl.sendall(b"ready " + json.dumps(info).encode())
     while True:
         msg, fd = L.recv_fd(ctrl)

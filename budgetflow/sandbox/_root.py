@@ -21,7 +21,7 @@ DEV_NODES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "
 
 
 class Config:
-    def __init__(self, bpf: bytes, cgroups: _cgroups.Cgroups | None, python: str, stdlib_path: list[str]) -> None:
+    def __init__(self, bpf: bytes, cgroups: _cgroups.Cgroups, python: str, stdlib_path: list[str]) -> None:
         self.bpf, self.cgroups, self.python, self.stdlib_path = bpf, cgroups, python, stdlib_path
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)  # to undo unshare(CLONE_NEWPID)
         self.netns_pool: list[int] = []  # see make_netns_pool
@@ -87,8 +87,9 @@ def load_pyseccomp(path: str) -> types.ModuleType:
 def setup(pyseccomp_path: str, pool_netns: int = 0) -> Config:
     bpf = _seccomp.build_bpf(load_pyseccomp(pyseccomp_path))
     cgroups = _cgroups.Cgroups.detect()  # holds directory fds: /sys is gone after build_root
-    if cgroups:
-        cgroups.sweep()
+    if cgroups is None:  # limits and measurements of a whole run (its CPU, memory, tasks) need them
+        raise RuntimeError(f"the process backend needs cgroups: {_cgroups.Cgroups.why}")
+    cgroups.sweep()
     python = os.path.realpath(sys.executable)
     dirs = sorted({sys.base_prefix, sys.prefix, os.path.dirname(python)})
     here = os.path.dirname(os.path.abspath(__file__))
@@ -103,8 +104,10 @@ def setup(pyseccomp_path: str, pool_netns: int = 0) -> Config:
 def make_netns_pool(n: int) -> list[int]:
     """Network namespaces (loopback only) made once and lent to one run at a time.
     Creating and destroying one per run is the costliest namespace operation; after a
-    run every process in it is dead, so its sockets are gone (TIME_WAIT entries aside),
-    and an unprivileged program can configure nothing in it."""
+    run every process in it is dead, an unprivileged program can configure nothing in it,
+    and the worker checks that no socket of the run is left (one kept alive by an
+    SCM_RIGHTS cycle, a TIME_WAIT entry): if one is, the worker quits and the zygote
+    drops the namespace instead of lending it again."""
     fds = []
     for _ in range(n):
         ready_r, ready_w = os.pipe()

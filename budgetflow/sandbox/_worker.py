@@ -1,63 +1,48 @@
-"""Sandbox helper, per run: the worker (pid 1 of a pid namespace, serves runs one after
-another), its template (forks programs, holds no run data) and the program itself.
-See ``_helper.py`` for the whole picture. Helper-side (stdlib only).
+"""Sandbox helper, per worker: pid 1 of a pid namespace, serving runs one after another. It
+forks the template (``_program.py``), watches each run (output, wall clock, the CPU of the
+run's cgroup), stops it by cgroup and makes sure nothing of it is left before the next run:
+no task in its groups, the template's report for exactly this run, no socket in the network
+namespace. On any doubt it answers, says so, and exits; its pid namespace takes whatever it
+could not account for with it. Helper-side (stdlib only).
 """
 from __future__ import annotations
 
-import atexit
-import builtins
+import math
 import os
-import resource
 import select
 import signal
 import socket
 import struct
-import sys
 import time
-import traceback
-import types
 
 import _linux as L
+import _program
 import _protocol as P
 from _root import Config
 
 UID_BASE = P.UID_BASE
-_REAP_EVERY_S = 0.05  # the worker is pid 1: orphans become its zombies until reaped
-_STATUS = struct.Struct("!iidd")  # pid, wait status, user s, system s
+EXIT_RETIRED = 3  # the worker's exit status when it quit in doubt: the zygote drops its network namespace
+_STOP_WAIT_S = 3.0  # how long the tasks of a killed run may take to be gone before the worker gives up
+_REALTIME_AFTER_S = 0.05  # a run this long gets a real-time watcher (short runs do not pay its cost)
 
 
-def _write_files(root: str, files: dict[str, bytes], uid: int) -> None:
-    for rel, data in files.items():
-        path = os.path.join(root, rel)
-        parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
-            os.makedirs(parent, mode=0o755)
-            d = parent
-            while d != root:  # the program owns the directories we made for it
-                os.chown(d, uid, uid)
-                d = os.path.dirname(d)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.chown(path, uid, uid)
+class SetupFailed(RuntimeError):
+    """A run could not be set up; the program never started."""
 
 
 class Slot:
-    """What the zygote gives one worker: uid, cgroup, network namespace."""
+    """What the zygote gives one worker: uid, cgroups, network namespace."""
 
     def __init__(self, cfg: Config, seq: int, index: int, netns: int | None, network: bool) -> None:
         # uid unique among all live workers on the machine: zygote pid + a free index
         self.index = index
         self.uid = UID_BASE + (os.getpid() << 8) + index
-        self.group = cfg.cgroups.create(f"bf-{cfg.cgroups.namespace}-{os.getpid()}-{seq}") if cfg.cgroups else None
+        self.group = cfg.cgroups.create(f"bf-{cfg.cgroups.namespace}-{os.getpid()}-{seq}")
         self.netns, self.network = netns, network
 
 
-def worker(conn: socket.socket, cfg: Config, slot: Slot) -> None:
+def worker(conn: socket.socket, cfg: Config, slot: Slot) -> int:
+    """Serve runs until the client hangs up (0) or a run leaves a doubt (EXIT_RETIRED)."""
     L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
     flags = L.CLONE_NEWNS | L.CLONE_NEWUTS
     if not slot.network and slot.netns is None:
@@ -76,75 +61,70 @@ def worker(conn: socket.socket, cfg: Config, slot: Slot) -> None:
         try:
             conn.close()
             t_parent.close()
-            _template(t_child, cfg, slot)
+            _program.template(t_child, cfg, slot)
         finally:
             os._exit(0)
     t_child.close()
+    try:  # the watcher must not wait behind the run it watches (unprivileged, nice >= 0): see _realtime
+        os.setpriority(os.PRIO_PROCESS, 0, -20)
+    except OSError:
+        pass
     w = Worker(cfg, slot, template_pid, t_parent)
     while True:
         try:
             hdr, payload_fd = P.recv_msg_fd(conn)
         except (EOFError, OSError):
-            return
+            return 0
         try:
             facts = w.run(hdr, payload_fd)
         except Exception as e:
             facts = {"error": f"{type(e).__name__}: {e}", "before_start": isinstance(e, SetupFailed)}
+            w.retire = w.retire or "error"
+        if w.retire:
+            facts["retire"] = w.retire
         try:
             P.send_msg(conn, facts)
         except OSError:
-            return
-        if "error" in facts:
-            return  # the client drops this worker; a new one starts clean
+            return EXIT_RETIRED
+        if w.retire:
+            return EXIT_RETIRED  # the client drops this worker; a new one starts clean
+        try:
+            slot.group.recycle()  # while the client reads the answer
+        except OSError:
+            return EXIT_RETIRED
 
 
-def _template(sock: socket.socket, cfg: Config, slot: Slot) -> None:
-    """Forks one program per run and reports its pid and, once reaped, its status."""
-    L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
-    while True:
-        msg, fds, _flags, _addr = sock.recvmsg(16, socket.CMSG_SPACE(3 * 4))
-        if not msg:
-            return
-        got = [struct.unpack("i", d[i:i + 4])[0] for _l, _k, d in fds for i in range(0, len(d) - 3, 4)]
-        payload_fd, out_w, err_w = got
-        pid = os.fork()
-        if pid == 0:
-            code = 127
-            try:
-                sock.close()
-                _program(cfg, slot, payload_fd, out_w, err_w)
-            except BaseException:
-                try:
-                    os.write(err_w, f"budgetflow sandbox setup failed:\n{traceback.format_exc()}".encode())
-                except OSError:
-                    pass
-            finally:
-                os._exit(code)
-        for fd in got:
-            os.close(fd)
-        sock.send(_STATUS.pack(pid, 0, 0.0, 0.0))
-        _, status, ru = os.wait4(pid, 0)
-        sock.send(_STATUS.pack(pid, status, ru.ru_utime, ru.ru_stime))
-
-
-class SetupFailed(RuntimeError):
-    """A run could not be set up; the program never started."""
+def _sockstat() -> tuple[int, int]:
+    """(sockets, TIME_WAIT entries) of this network namespace."""
+    used = tw = 0
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[:1] == ["sockets:"]:
+                used = int(parts[2])
+            elif parts[:1] == ["TCP:"]:
+                tw = int(parts[parts.index("tw") + 1])
+    return used, tw
 
 
 class Worker:
     def __init__(self, cfg: Config, slot: Slot, template_pid: int, tsock: socket.socket) -> None:
         self.cfg, self.slot, self.template_pid, self.tsock = cfg, slot, template_pid, tsock
+        self.run_id = 0
+        self.retire: str | None = None  # why this worker must not serve another run
+        # the template's socketpair is ours; any other socket left in the namespace is a run's
+        self.sockets = None if slot.network else _sockstat()[0]
 
     def run(self, hdr: dict, payload_fd: int | None) -> dict:
         if payload_fd is None:
             raise RuntimeError("request without its payload descriptor")
         lim, uid, group = hdr["limits"], self.slot.uid, self.slot.group
-        if group:
-            try:
-                group.configure(lim["memory_bytes"], lim["max_processes"])
-            except OSError as e:  # nothing has run yet: the client may retry on a fresh worker
-                raise SetupFailed(f"could not set the run's cgroup limits: {e}") from e
-            base = group.counters()
+        try:
+            group.prepare(lim["memory_bytes"], lim["max_processes"], hdr.get("cpu_quota"))
+        except (OSError, ValueError) as e:  # nothing has run yet: the client may retry on a fresh worker
+            os.close(payload_fd)
+            raise SetupFailed(f"could not set the run's cgroup limits: {e}") from e
+        oom0 = group.oom_kills()
         inodes = max(1024, lim["disk_bytes"] // 4096)
         own = f"mode=0700,uid={uid},gid={uid}"
         L.mount("tmpfs", "/tmp", "tmpfs", L.MS_NOSUID | L.MS_NODEV,
@@ -152,39 +132,63 @@ class Worker:
         L.mount("tmpfs", "/dev/shm", "tmpfs", L.MS_NOSUID | L.MS_NODEV,
                 f"size={min(lim['disk_bytes'], 16 << 20)},nr_inodes=256,{own}")
         try:
-            return self._run(lim, payload_fd, group, base if group else (0, 0))
+            facts = self._run(lim, hdr.get("cpu_poll_s", 0.01), payload_fd)
+            vfs = os.statvfs("/tmp")
+            facts["disk_full"] = vfs.f_bavail == 0 or vfs.f_favail == 0
         finally:
             L.umount2("/dev/shm", L.MNT_DETACH)
             L.umount2("/tmp", L.MNT_DETACH)
+        facts.update(group.finish())
+        facts["oom_killed"] = group.oom_kills() > oom0
+        facts["peak_memory_bytes"] = group.peak_memory()
+        if self.sockets is not None and not self.retire and not self._network_clean():
+            self.retire = "a socket of the run outlived it"
+        return facts
 
-    def _run(self, lim: dict, payload_fd: int, group, base: tuple[int, int]) -> dict:
+    def _run(self, lim: dict, poll_s: float, payload_fd: int) -> dict:
+        self.run_id += 1
+        group = self.slot.group
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        cpu0 = group.cpu_ns()
+        start = time.monotonic()  # before the fork: the wall clock covers everything the run does
         try:
-            self.tsock.sendmsg([b"R"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                         struct.pack("3i", payload_fd, out_w, err_w))])
+            self.tsock.sendmsg([_program.START.pack(b"R", self.run_id)],
+                               [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _pack_fds(payload_fd, out_w, err_w))])
         finally:
             for fd in (payload_fd, out_w, err_w):
                 os.close(fd)
-        prog = _STATUS.unpack(self.tsock.recv(64))[0]
-        start = time.monotonic()
-        facts = self._watch(prog, lim, out_r, err_r, start)
+        facts = self._watch(lim, poll_s, out_r, err_r, start, cpu0)
         facts["duration_s"] = time.monotonic() - start
-        vfs = os.statvfs("/tmp")
-        facts["disk_full"] = vfs.f_bavail == 0 or vfs.f_favail == 0
-        if group:
-            oom, pids = group.counters()
-            facts["oom_killed"], facts["pids_hit"] = oom > base[0], pids > base[1]
-            facts["peak_memory_bytes"] = group.peak_memory()
-        else:
-            facts["oom_killed"] = facts["pids_hit"] = False
-            facts["peak_memory_bytes"] = None
-        facts["cgroups"] = group is not None
+        facts["cpu_s"] = (group.cpu_ns() - cpu0) / 1e9  # every task is gone: nothing more can be charged
         return facts
 
-    def _watch(self, prog: int, lim: dict, out_r: int, err_r: int, start: float) -> dict:
-        """Pump the output until the template reports the program's status, the wall clock
-        runs out or the output overflows; then kill whatever the run left behind."""
+    def _exited(self, deadline: float) -> int | None:
+        """The program's wait status as the template reports it for this run, or None by the deadline."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.tsock], [], [], left)[0]:
+                return None
+            status = self._read_report()
+            if status is not None:
+                return status
+
+    def _read_report(self) -> int | None:
+        """The template's next report: the wait status if it says this run's program exited, else None."""
+        msg = self.tsock.recv(64)
+        if len(msg) != _program.REPORT.size:
+            self.retire = "the template is gone"
+            raise RuntimeError(self.retire)
+        run_id, kind, _pid, status = _program.REPORT.unpack(msg)
+        if run_id != self.run_id:  # never taken for this run's; and the worker goes
+            self.retire = f"a stray template report (run {run_id}) during run {self.run_id}"
+            return None
+        return status if kind == _program.EXITED else None
+
+    def _watch(self, lim: dict, poll_s: float, out_r: int, err_r: int, start: float, cpu0: int) -> dict:
+        """Pump the output until the template reports the program's status, the wall clock or the
+        CPU of the run's cgroup runs out, or the output overflows; then stop every task of the run."""
+        group = self.slot.group
         poller = select.poll()
         bufs = {out_r: bytearray(), err_r: bytearray()}
         for fd in (out_r, err_r):
@@ -193,31 +197,33 @@ class Worker:
         tfd = self.tsock.fileno()
         poller.register(tfd, select.POLLIN)
         cap, total = lim["output_bytes"], 0
-        timed_out = capped = False
+        timed_out = capped = cpu_out = realtime = False
         status: int | None = None
-        cpu_s = 0.0
         deadline = start + lim["timeout_s"]
+        cpu_cap = int(lim["cpu_s"] * 1e9)
         open_fds = {out_r, err_r}
         while status is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 timed_out = True
                 break
-            for fd, _ev in poller.poll(max(1, int(min(left, _REAP_EVERY_S) * 1000) + 1)):
+            for fd, _ev in poller.poll(max(1, math.ceil(min(left, poll_s) * 1000))):
                 if fd == tfd:
-                    _pid, status, ut, st = _STATUS.unpack(self.tsock.recv(64))
-                    cpu_s = ut + st
+                    status = self._read_report()
                 elif fd in open_fds:
                     total += _read_some(fd, bufs[fd], cap - total, poller, open_fds)
-                    if total > cap:
-                        capped = True
+                    capped = capped or total > cap
             if capped:
                 break
+            if group.cpu_ns() - cpu0 >= cpu_cap:  # at most poll_s after the run reached its CPU limit
+                cpu_out = status is None
+                break
             self._reap_orphans()
-        self._kill_run()
-        if status is None:  # we killed it: the template still reports the reaped status
-            if select.select([tfd], [], [], 5)[0]:
-                self.tsock.recv(64)
+            if not realtime and time.monotonic() - start > _REALTIME_AFTER_S:
+                realtime = _realtime(True)
+        status = self._stop(status)
+        if realtime:
+            _realtime(False)
         # What the program wrote before it exited is in the pipes; the writers are dead now.
         for fd in list(open_fds):
             while fd in open_fds and total <= cap:
@@ -225,18 +231,17 @@ class Worker:
                 if got == 0:
                     break
                 total += got
-            if total > cap:
-                capped = True
+            capped = capped or total > cap
         for fd in (out_r, err_r):
             os.close(fd)
         out, err = bytes(bufs[out_r]), bytes(bufs[err_r])
         if capped:  # keep exactly the cap, stdout first
             out = out[:cap]
             err = err[: max(0, cap - len(out))]
-        if timed_out or capped:
+        if timed_out or capped or cpu_out:
             status = None
-        return {"timed_out": timed_out, "output_capped": capped, "stdout": out, "stderr": err,
-                "status": status, "cpu_s": cpu_s}
+        return {"timed_out": timed_out, "output_capped": capped, "cpu_killed": cpu_out, "stdout": out,
+                "stderr": err, "status": status}
 
     def _reap_orphans(self) -> None:
         """Orphans of the run re-parent to us (pid 1); zombies would hold pids."""
@@ -248,34 +253,62 @@ class Worker:
             if pid == 0:
                 return
             if pid == self.template_pid:
-                raise RuntimeError("sandbox template process died")
+                self.retire = "the template died"
+                raise RuntimeError(self.retire)
 
-    def _kill_run(self) -> None:
-        """SIGKILL every process in our pid namespace but us and the template, until none is left."""
-        keep = {1, self.template_pid}
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            alive = False
-            for name in os.listdir("/proc"):
-                if not name.isdigit() or int(name) in keep:
-                    continue
-                try:
-                    with open(f"/proc/{name}/stat", "rb") as f:
-                        state = f.read().rsplit(b")", 1)[1].split()[0]
-                except (OSError, IndexError):
-                    continue
-                if state in (b"Z", b"X"):
-                    continue
-                alive = True
-                try:
-                    os.kill(int(name), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+    def _stop(self, status: int | None) -> int | None:
+        """Kill every task of the run's cgroup (threads of zombie leaders included) until none is left
+        and the template has reported the program's status (it reaps the program, we the orphans)."""
+        group = self.slot.group
+        deadline = time.monotonic() + _STOP_WAIT_S
+        while True:
             self._reap_orphans()
-            if not alive:
-                return
-            time.sleep(0.001)
-        raise RuntimeError("could not stop the processes of a run")
+            if status is not None and group.tasks() == 0:  # none left, so none can be forking either
+                return status
+            if time.monotonic() > deadline:
+                self.retire = self.retire or "tasks of the run would not die, or the template did not report"
+                return status
+            group.kill()  # also when empty: a program not yet in its group is killed once it joins
+            if status is None:
+                status = self._exited(time.monotonic() + 0.001)
+            else:
+                time.sleep(0.0005)
+
+    def _network_clean(self) -> bool:
+        """No socket of the run left in the (reused) network namespace: a listener kept alive by an
+        SCM_RIGHTS cycle, a TIME_WAIT entry, ... would hold its port or name for the next run."""
+        nudged = False
+        for _ in range(40):
+            used, tw = _sockstat()
+            if tw:
+                return False
+            if used <= self.sockets:
+                return True
+            if not nudged:  # closing a unix socket schedules the kernel's unix garbage collector
+                a, b = socket.socketpair()
+                a.close()
+                b.close()
+                nudged = True
+            time.sleep(0.0025)
+        return False
+
+
+def _realtime(on: bool) -> bool:
+    """SCHED_FIFO for the watcher of a long run: its wake-ups and the stop then wait for no task of the run,
+    which bounds the run's CPU past its limits (see _bounds.py). Between runs, and for the first
+    _REALTIME_AFTER_S of each, it is an ordinary task at nice -20 (a real-time watcher costs short runs ~10%)."""
+    try:
+        if on:
+            os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(1))
+        else:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        return on
+    except (OSError, AttributeError):
+        return False
+
+
+def _pack_fds(*fds: int) -> bytes:
+    return struct.pack(f"{len(fds)}i", *fds)
 
 
 def _read_some(fd: int, buf: bytearray, room: int, poller: select.poll, open_fds: set[int]) -> int:
@@ -289,110 +322,3 @@ def _read_some(fd: int, buf: bytearray, room: int, poller: select.poll, open_fds
         return 0
     buf += data
     return len(data)
-
-
-def _program(cfg: Config, slot: Slot, payload_fd: int, out_w: int, err_w: int) -> None:
-    """Forked by the template; root until _program_main drops everything."""
-    L.prctl(L.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if slot.group:
-        slot.group.join()
-    L.unshare(L.CLONE_NEWIPC)  # SysV IPC and message queues die with the run
-    with socket.socket(fileno=payload_fd) as s:
-        s.settimeout(30)
-        req = P.recv_msg(s)
-    _write_files("/tmp", req["files"], slot.uid)
-    stdin = req.get("stdin") or b""
-    in_fd = os.memfd_create("stdin")  # the whole stdin, readable at the program's pace
-    view = memoryview(stdin)
-    while view:
-        view = view[os.write(in_fd, view):]
-    os.lseek(in_fd, 0, os.SEEK_SET)
-    _program_main(req, cfg, req["limits"], slot.uid, in_fd, out_w, err_w)
-
-
-def _program_main(req: dict, cfg: Config, lim: dict, uid: int, in_r: int, out_w: int, err_w: int) -> None:
-    os.setsid()
-    with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer should pick the program
-        f.write("1000")
-    for src, dst in ((in_r, 0), (out_w, 1), (err_w, 2)):
-        os.dup2(src, dst)
-    os.closerange(3, 1 << 16)
-    cpu = max(1, int(lim["cpu_s"] + 0.999))
-    rl = [(resource.RLIMIT_CPU, (cpu, cpu + 1)),
-          (resource.RLIMIT_FSIZE, (lim["file_size_bytes"],) * 2),
-          (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
-          (resource.RLIMIT_NPROC, (lim["max_processes"] + 1,) * 2),  # the pids cgroup binds first and is counted
-          (resource.RLIMIT_CORE, (0, 0))]
-    if not cfg.cgroups:  # no memory cgroup: address-space limit is the only memory bound
-        rl.append((resource.RLIMIT_AS, (lim["memory_bytes"],) * 2))
-    for res, val in rl:
-        resource.setrlimit(res, val)
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    L.prctl(L.PR_SET_DUMPABLE, 1)  # the uid change cleared it; /proc/self must stay the program's own
-    L.prctl(L.PR_SET_NO_NEW_PRIVS, 1)
-    L.load_seccomp_bpf(cfg.bpf)
-    os.chdir("/tmp")
-    os.umask(0o022)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", **(req.get("env") or {})}
-    for sig in (signal.SIGCHLD, signal.SIGXFSZ, signal.SIGXCPU, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    if req["mode"] == "inline":
-        _run_inline(req["script"], req.get("args", []), env, cfg)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    argv = req["argv"]
-    if argv and argv[0] == "{python}":  # the helper's own interpreter, readable inside the root
-        argv = [cfg.python, *argv[1:]]
-    try:
-        os.execvpe(argv[0], argv, env)
-    except OSError as e:
-        os.write(2, f"budgetflow sandbox: cannot execute {argv[0]!r}: {e}\n".encode())
-        os._exit(127)
-
-
-def _run_inline(script: str, args: list[str], env: dict[str, str], cfg: Config) -> None:
-    """Warm path: run the script in this already-initialised interpreter, as `python script` would."""
-    sys.argv = [script, *args]
-    sys.path[:] = ["/tmp", *cfg.stdlib_path]
-    os.environ.clear()
-    os.environ.update(env)
-    main = types.ModuleType("__main__")
-    main.__file__ = f"/tmp/{script}"
-    main.__builtins__ = builtins
-    sys.modules["__main__"] = main
-    code = 0
-    try:
-        with open(script, "rb") as f:
-            src = f.read()
-        exec(compile(src, script, "exec"), main.__dict__)
-    except SystemExit as e:
-        code = _exit_code(e.code)
-    except BaseException as e:
-        # as `python script` shows it: from the script's frame down, not ours
-        traceback.print_exception(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None)
-        code = 1
-    try:
-        threading = sys.modules.get("threading")
-        if threading is not None:
-            threading._shutdown()  # type: ignore[attr-defined]
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:
-        code = code or 120
-    os._exit(code)
-
-
-def _exit_code(value: object) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value & 0xFF
-    try:
-        sys.stderr.write(f"{value}\n")
-    except Exception:
-        pass
-    return 1

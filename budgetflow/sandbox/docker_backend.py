@@ -1,8 +1,10 @@
 """Docker backend: a fresh container per run (repo work, own images) or a warm pool of
-containers for volume. Limits: cgroup memory (no swap) and pids per container,
-network_mode none, read-only rootfs with a size-capped tmpfs, no-new-privileges, Docker's
-default seccomp profile; the in-container runner keeps only CHOWN/SETUID/SETGID/KILL and
-runs the program as nobody with no capabilities at all.
+containers for volume. Limits: cgroup memory (no swap) and pids per container, the run's
+CPU on the container's cgroup, network_mode none, read-only rootfs with a size-capped
+tmpfs, no-new-privileges, our own seccomp profile (the process backend's rules, see
+_seccomp.py); the in-container runner keeps only CHOWN/SETUID/SETGID/KILL and runs the
+program as nobody with no capabilities at all. A pool container that finds anything of a
+run left after it (processes, files, IPC objects, sockets) is retired, never reused.
 
 Every container carries labels naming its owner process; a new DockerSandbox removes
 the ones whose owner is gone. A fresh container's runner stops itself at the wall
@@ -23,8 +25,10 @@ import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import _seccomp
+from ._bounds import CpuEnforcement
 from ._classify import classify
-from .process import SCRIPT, _normalise_files
+from .process import CPU_POLL_S, SCRIPT, _normalise_files
 from .models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
 
 DEFAULT_IMAGE = os.environ.get("BUDGETFLOW_SANDBOX_IMAGE", "budgetflow/sandbox-base:bookworm")
@@ -36,6 +40,9 @@ _RUNNER_SRC = (Path(__file__).with_name("_container_runner.py")).read_text()
 _MARK = b"@@budgetflow-result@@"
 _CHUNK = 100_000  # one argv string may not exceed 128 KiB (MAX_ARG_STRLEN)
 _MAX_REQUEST = 1_500_000  # total argv must stay under ARG_MAX (2 MiB)
+# The runner shares the container's cgroup with the program (which runs at nice 10, below it) and kills by forking
+# a nobody child: slower to stop a run than the process backend's worker freezing a cgroup.
+STOP_LATENCY_S = 0.25
 
 
 def _start_time(pid: int) -> str | None:
@@ -68,7 +75,8 @@ def engine_url() -> str | None:
 class DockerSandbox:
     name = "docker"
 
-    def __init__(self, *, image: str = DEFAULT_IMAGE, base_url: str | None = None, pool_size: int = 2) -> None:
+    def __init__(self, *, image: str = DEFAULT_IMAGE, base_url: str | None = None, pool_size: int = 2,
+                 cpus: float | None = None) -> None:
         try:
             import docker
             from docker.types import Ulimit
@@ -89,6 +97,10 @@ class DockerSandbox:
             raise SandboxUnavailable(
                 f"Docker image {image} is missing; `bash scripts/setup_docker.sh` builds it offline") from e
         self.image, self.pool_size = image, pool_size
+        machine = int(self.client.info().get("NCPU") or os.cpu_count() or 1)  # the engine's, maybe remote
+        self.cpus = cpus if cpus is not None and cpus < machine else None
+        self.cpu = CpuEnforcement(machine, self.cpus, CPU_POLL_S, STOP_LATENCY_S)
+        self._seccomp = _seccomp.docker_profile()
         self.owner = _owner()
         self._pools: dict[tuple, queue.LifoQueue] = {}
         self._lock = threading.Lock()
@@ -125,6 +137,11 @@ class DockerSandbox:
             except Exception:
                 pass
 
+    def max_cpu_seconds(self, limits: Limits) -> float:
+        """Most CPU-seconds any run under ``limits`` can report as ``cpu_s`` (see ``_bounds``): the runner
+        stops the run at ``limits.cpu_s`` of the container's CPU or at the wall clock."""
+        return self.cpu.max_cpu_seconds(limits)
+
     def __enter__(self) -> "DockerSandbox":
         return self
 
@@ -153,7 +170,7 @@ class DockerSandbox:
                  env: dict[str, str]) -> bytes:
         if isinstance(stdin, str):
             stdin = stdin.encode()
-        req = {"argv": argv, "limits": limits.model_dump(), "env": env,
+        req = {"argv": argv, "limits": {**limits.model_dump(), "cpu_poll_s": CPU_POLL_S}, "env": env,
                "files": {k: base64.b64encode(v).decode() for k, v in files.items()},
                "stdin": base64.b64encode(stdin or b"").decode()}
         return zlib.compress(json.dumps(req).encode())
@@ -181,7 +198,8 @@ class DockerSandbox:
             mem_limit=limits.memory_bytes, memswap_limit=limits.memory_bytes,
             pids_limit=limits.max_processes + 4,  # + docker-init, idle sleep, the runner, its wipe child
             cap_drop=["ALL"], cap_add=["CHOWN", "SETUID", "SETGID", "KILL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", f"seccomp={self._seccomp}"],
+            nano_cpus=int(self.cpus * 1e9) if self.cpus else None,
             ulimits=[self._Ulimit(name="core", soft=0, hard=0),
                      self._Ulimit(name="cpu", soft=cpu + 5, hard=cpu + 6)],
             labels={LABEL: "1", OWNER_LABEL: self.owner},
@@ -267,8 +285,10 @@ class DockerSandbox:
                 facts = self._parse(b"", err, self._oom_killed(served.cid))
             else:
                 facts = self._parse(_MARK + answer + b"\n", err, False)
-            # a container whose memory limit fired may hold damage we cannot see; retire it
-            ok = answer is not None and not facts.get("oom_killed") and facts.get("status") is not None
+            # a container whose memory limit fired may hold damage we cannot see, one whose runner found
+            # something of the run left (facts["retire"] says what) would hand it to the next run: retire both
+            ok = (answer is not None and not facts.get("oom_killed") and facts.get("status") is not None
+                  and not facts.get("retire"))
             return facts
         finally:
             self._checkin(served, limits, ok)

@@ -25,9 +25,10 @@ class Limits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timeout_s: float = Field(10.0, gt=0, description="wall-clock limit")
-    cpu_s: float = Field(10.0, gt=0, description="CPU seconds (RLIMIT_CPU, whole seconds, rounded up)")
-    memory_bytes: int = Field(512 * MiB, ge=16 * MiB, description="memory (cgroup; RLIMIT_AS without cgroups)")
-    max_processes: int = Field(64, ge=1, description="processes + threads at once")
+    cpu_s: float = Field(10.0, gt=0, description="CPU seconds of the whole run: every process and thread it "
+                         "starts, reaped or not, counted on its cgroup; the run is stopped when it reaches this")
+    memory_bytes: int = Field(512 * MiB, ge=16 * MiB, description="memory of the whole run (its cgroup)")
+    max_processes: int = Field(64, ge=1, description="processes + threads of the whole run at once (its cgroup)")
     file_size_bytes: int = Field(16 * MiB, ge=0, description="largest file the program may write")
     disk_bytes: int = Field(64 * MiB, ge=MiB, description="size of the writable work dir (tmpfs)")
     open_files: int = Field(256, ge=16, description="open file descriptors")
@@ -46,8 +47,12 @@ class ExecResult(BaseModel):
     killed_by: StopReason | None = None
     limits_hit: list[StopReason] = Field(default_factory=list, description="every limit the run ran into")
     signal: int | None = None
-    cpu_s: float = 0.0
-    peak_memory_bytes: int | None = None
+    cpu_s: float = Field(0.0, description="CPU-seconds of the whole run (every process and thread it started, "
+                         "reaped or not) as its cgroup counted them, on every way a run ends; never clamped, "
+                         "and at most the backend's max_cpu_seconds(limits)")
+    peak_memory_bytes: int | None = Field(None, description="most memory the run's cgroup held at once")
+    peak_processes: int | None = Field(None, description="most processes + threads of the run alive at once "
+                                       "(its pids cgroup); None where the backend cannot count them")
     output_truncated: bool = False
     backend: str = ""
 
@@ -69,5 +74,10 @@ class Sandbox(Protocol):
             stdin: str | bytes | None = None) -> ExecResult: ...
 
     def run_python(self, source: str, *, files: Files | None = None, limits: Limits = Limits()) -> ExecResult: ...
+
+    def max_cpu_seconds(self, limits: Limits) -> float:
+        """A provable upper bound of ``ExecResult.cpu_s`` for any run under ``limits``: the backend enforces
+        it (stops the run's whole process tree), so a caller may reserve it before the run."""
+        ...
 
     def close(self) -> None: ...

@@ -19,6 +19,7 @@ import threading
 from typing import Sequence
 
 from . import _linux
+from ._bounds import CpuEnforcement
 from ._classify import classify
 from ._protocol import recv_msg, send_msg, send_msg_fd
 from .models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
@@ -26,6 +27,11 @@ from .models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_helper.py")
 _HELPER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 SCRIPT = "main.py"
+# The worker reads the run's CPU at least every CPU_POLL_S. No task of the run can delay it (it runs at nice -20,
+# and SCHED_FIFO once a run passes 50 ms; programs are unprivileged, nice >= 0), and freezing the run's cgroup
+# takes milliseconds: STOP_LATENCY_S, its lateness + the stop, holds with a wide margin.
+CPU_POLL_S = 0.01
+STOP_LATENCY_S = 0.1
 
 
 def default_python() -> str:
@@ -78,10 +84,11 @@ class ProcessSandbox:
     """``warm=True`` (default): runs go to a pool of pre-started workers, and
     ``run_python`` executes in an already-initialised interpreter forked per run.
     ``warm=False``: every run starts a fresh helper and exec's the program (slower;
-    nothing at all is reused between runs). Thread-safe: concurrent callers get
-    separate workers."""
+    nothing at all is reused between runs). ``cpus``: a CFS quota on each run (None: it
+    may use every CPU of the machine). Thread-safe: concurrent callers get separate workers."""
 
-    def __init__(self, *, warm: bool = True, python: str | None = None, start_timeout_s: float = 30.0) -> None:
+    def __init__(self, *, warm: bool = True, python: str | None = None, start_timeout_s: float = 30.0,
+                 cpus: float | None = None) -> None:
         reason = unavailable_reason()
         if reason:
             raise SandboxUnavailable(reason)
@@ -96,6 +103,9 @@ class ProcessSandbox:
         self._ctrl: socket.socket | None = None
         self._idle: dict[bool, list[socket.socket]] = {True: [], False: []}  # workers by network mode
         self.max_idle = max(4, 2 * (os.cpu_count() or 1))
+        machine = os.cpu_count() or 1
+        self.cpus = cpus if cpus is not None and cpus < machine else None
+        self.cpu = CpuEnforcement(machine, self.cpus, CPU_POLL_S, STOP_LATENCY_S)
 
     # -- public API -----------------------------------------------------------------
 
@@ -118,6 +128,11 @@ class ProcessSandbox:
         else:
             req.update(mode="exec", argv=["{python}", "-E", "-s", SCRIPT, *args])
         return self._submit(req, limits)
+
+    def max_cpu_seconds(self, limits: Limits) -> float:
+        """Most CPU-seconds any run under ``limits`` can report as ``cpu_s`` (see ``_bounds``): the
+        worker stops the run's whole cgroup at ``limits.cpu_s`` or at the wall clock."""
+        return self.cpu.max_cpu_seconds(limits)
 
     def close(self) -> None:
         with self._lock:
@@ -242,7 +257,8 @@ class ProcessSandbox:
             payload_ours.settimeout(limits.timeout_s + 60)
             # the worker gets the limits; the program reads its files and source itself,
             # so nothing of one run stays in the memory later runs are forked from
-            send_msg_fd(worker, {"limits": req["limits"]}, payload_theirs.fileno())
+            hdr = {"limits": req["limits"], "cpu_quota": self.cpus, "cpu_poll_s": CPU_POLL_S}
+            send_msg_fd(worker, hdr, payload_theirs.fileno())
             payload_theirs.close()
             try:
                 send_msg(payload_ours, req)
@@ -250,7 +266,7 @@ class ProcessSandbox:
                 pass  # the worker gave up before reading the request: its reply says why
             payload_ours.close()
             reply = recv_msg(worker)
-            reusable = "error" not in reply
+            reusable = "error" not in reply and "retire" not in reply  # a worker in doubt quits
         except (EOFError, OSError) as e:
             raise SandboxError(f"sandbox worker failed: {e}") from e
         finally:

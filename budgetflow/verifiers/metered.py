@@ -1,41 +1,39 @@
-"""One sandbox run paid for through the ledger: reserve the worst case first, commit the CPU time measured."""
+"""One sandbox run paid for through the ledger: reserve the sandbox's bound on the run's CPU first, commit the CPU
+time it measured for the whole run."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 
 from ..budget import Account
-from ..sandbox import ExecResult, Limits
+from ..sandbox import ExecResult, Limits, Sandbox
 
 
-def worst_case_cpu(limits: Limits, usd_per_cpu_second: float = 0.0) -> dict[str, float]:
-    """What one run can cost at most: RLIMIT_CPU counts whole seconds, and the kill lands up to a second late."""
-    cpu = float(math.ceil(limits.cpu_s) + 1)
+def worst_case_cpu(sandbox: Sandbox, limits: Limits, usd_per_cpu_second: float = 0.0) -> dict[str, float]:
+    """What one run can cost at most: the sandbox's provable bound on the CPU-seconds of a whole run (every process
+    it starts, reaped or not) under `limits`."""
+    cpu = float(sandbox.max_cpu_seconds(limits))
     amounts: dict[str, float] = {"cpu_seconds": cpu, "calls": 1}
     if usd_per_cpu_second:
         amounts["usd"] = cpu * usd_per_cpu_second
     return amounts
 
 
-def metered_run(account: Account, limits: Limits, usd_per_cpu_second: float, run: Callable[[], ExecResult], *,
-                worst_if_killed: bool = False) -> tuple[ExecResult, float]:
-    """Run `run()` under a reservation of its worst case on `account` (BudgetExceeded before anything runs) and
-    commit the CPU-seconds it used; returns the result and the seconds charged. An unknown outcome (the sandbox
-    raised) is charged as reserved; with `worst_if_killed`, so is a run the sandbox had to kill (processes it never
-    reaped are missing from the CPU time it measured)."""
-    worst = worst_case_cpu(limits, usd_per_cpu_second)
+def metered_run(account: Account, sandbox: Sandbox, limits: Limits, usd_per_cpu_second: float,
+                run: Callable[[], ExecResult]) -> tuple[ExecResult, float]:
+    """Run `run()` (a run of `sandbox` under `limits`) under a reservation of its worst case on `account`
+    (BudgetExceeded before anything runs) and commit the CPU-seconds the sandbox measured for the whole run — on
+    every path, a timeout or a kill included, never clamped. Returns the result and the seconds charged. An
+    unknown outcome (the sandbox itself raised) is charged as reserved."""
+    worst = worst_case_cpu(sandbox, limits, usd_per_cpu_second)
     reservation = account.reserve(**worst)
     try:
         result = run()
     except BaseException:
         reservation.commit(**worst)
         raise
-    if worst_if_killed and result.killed_by is not None:
-        cpu = worst["cpu_seconds"]
-    else:
-        cpu = min(max(result.cpu_s, 0.001), worst["cpu_seconds"])
+    cpu = max(float(result.cpu_s), 0.0)
     actual: dict[str, float] = {"cpu_seconds": cpu, "calls": 1}
     if usd_per_cpu_second:
         actual["usd"] = cpu * usd_per_cpu_second

@@ -264,7 +264,7 @@ class RepoTestRunner:
 
     def worst_case(self) -> dict[str, float]:
         """What one run can cost at most (see metered.worst_case_cpu)."""
-        return worst_case_cpu(self.limits, self.usd_per_cpu_second)
+        return worst_case_cpu(self.sandbox, self.limits, self.usd_per_cpu_second)
 
     def run(self, files: Mapping[str, bytes], task: RepoTask, tests: Sequence[str] | None = None, *,
             account: Account) -> RepoTestReport:
@@ -286,10 +286,8 @@ class RepoTestRunner:
             "tail_bytes": 6000,
         }
         python = "{python}" if getattr(self.sandbox, "name", "").startswith("process") else "python3"
-        # a run the sandbox had to kill is charged in full: our supervisor did not reap its processes
-        result, cpu = metered_run(account, self.limits, self.usd_per_cpu_second, lambda: self.sandbox.run(
-            [python, "-I", "-c", _SUPERVISOR], files=work, limits=self.limits, stdin=json.dumps(cfg)),
-            worst_if_killed=True)
+        result, cpu = metered_run(account, self.sandbox, self.limits, self.usd_per_cpu_second, lambda: self.sandbox.run(
+            [python, "-I", "-c", _SUPERVISOR], files=work, limits=self.limits, stdin=json.dumps(cfg)))
         return _parse(result, mark, wanted, missing, cpu)
 
 

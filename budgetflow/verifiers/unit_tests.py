@@ -110,7 +110,7 @@ class UnitTestVerifier:
 
     def worst_case(self) -> dict[str, float]:
         """What one run can cost at most (see metered.worst_case_cpu)."""
-        return worst_case_cpu(self.limits, self.usd_per_cpu_second)
+        return worst_case_cpu(self.sandbox, self.limits, self.usd_per_cpu_second)
 
     def run(self, program: str, tests: Sequence[str], *, account: Account) -> TestReport:
         """Run `program`, then each test (a statement such as an assert, or an expression whose value is recorded);
@@ -118,8 +118,9 @@ class UnitTestVerifier:
         mark = f"__bf_results_{secrets.token_hex(8)}__ "
         harness = (f"_BF_TESTS = {json.dumps(list(tests))}\n_BF_PER_TEST = {self.per_test_timeout_s!r}\n"
                    f"_BF_MARK = {mark!r}\n" + _HARNESS)
-        result, cpu = metered_run(account, self.limits, self.usd_per_cpu_second, lambda: self.sandbox.run_python(
-            harness, files={"candidate.py": program}, limits=self.limits))
+        result, cpu = metered_run(account, self.sandbox, self.limits, self.usd_per_cpu_second,
+                                  lambda: self.sandbox.run_python(harness, files={"candidate.py": program},
+                                                                  limits=self.limits))
         return _parse(result, list(tests), mark, cpu)
 
 

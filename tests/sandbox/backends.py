@@ -29,6 +29,9 @@ class DockerVariant:
     def run_python(self, source, *, files=None, limits: Limits = Limits()) -> ExecResult:
         return self.box.run_python(source, files=files, limits=limits, fresh=self.fresh)
 
+    def max_cpu_seconds(self, limits: Limits) -> float:
+        return self.box.max_cpu_seconds(limits)
+
 
 def start_docker():
     from budgetflow.sandbox.docker_backend import DockerSandbox

@@ -196,3 +196,78 @@ def test_threads_in_process_backend_are_safe():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_dev_stdout_works(box):
+    src = ("open('/dev/stdout', 'w').write('out\\n')\nopen('/dev/stderr', 'w').write('err\\n')\n"
+           "print(repr(open('/dev/stdin').read()))")
+    r = box.run(["python3", "-c", src], stdin="in")
+    assert r.ok and r.stdout == "out\n'in'\n" and r.stderr == "err\n", r.stderr
+
+
+PLANT = '''
+import ctypes, os, socket, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.msgget(0x5EED, 0o1600); libc.semget(0x5EED, 1, 0o1600); libc.shmget(0x5EED, 4096, 0o1600)
+libc.mq_open(b"/bf-conformance", os.O_RDWR | os.O_CREAT, 0o600, None)
+for d in ("/tmp/ro-tmp", "/dev/shm/ro-shm", "ro-work"):
+    os.makedirs(d + "/in")
+    open(d + "/in/f", "w").write("x")
+    os.chmod(d + "/in", 0o500)
+    os.chmod(d, 0o500)
+listener = socket.socket()
+listener.bind(("127.0.0.1", 47999))
+listener.listen()
+a, b = socket.socketpair()
+socket.send_fds(a, [b"x"], [a.fileno(), b.fileno(), listener.fileno()])
+for s in (a, b, listener):
+    s.close()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:  # a daemon whose main thread leaves with SYS_exit, its other thread lives on
+        threading.Thread(target=time.sleep, args=(30,)).start()
+        libc.syscall(60, 0)
+    time.sleep(30)
+print("planted")
+'''
+FIND = '''
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+found = [k for k, fn in (("msg", lambda: libc.msgget(0x5EED, 0)), ("sem", lambda: libc.semget(0x5EED, 1, 0)),
+                         ("shm", lambda: libc.shmget(0x5EED, 4096, 0)),
+                         ("mqueue", lambda: libc.mq_open(b"/bf-conformance", os.O_RDONLY))) if fn() >= 0]
+found += [d for d in ("/tmp/ro-tmp", "/dev/shm/ro-shm", "ro-work") if os.path.exists(d)]
+try:
+    socket.socket().bind(("127.0.0.1", 47999))
+except OSError:
+    found.append("port")
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != os.getpid() and os.stat(f"/proc/{pid}").st_uid == os.getuid():
+        found.append(f"process {pid}")
+print(found)
+'''
+
+
+def test_nothing_of_a_run_reaches_the_next(box):
+    """Run A leaves all it can (IPC objects, read-only dirs, a listener in an SCM_RIGHTS cycle, a daemon
+    with a thread of a zombie leader); run B, on the same warm worker unless the backend retired it,
+    finds none of it and behaves as on a fresh one."""
+    limits = SMALL.model_copy(update={"timeout_s": 3})
+    a = box.run_python(PLANT, limits=limits)
+    assert a.ok and a.stdout == "planted\n", a.stderr[-1500:]
+    b = box.run_python(FIND, limits=limits)
+    assert b.ok and b.stdout == "[]\n", b.stdout + b.stderr[-1500:]
+
+
+def test_whole_run_measurements(box):
+    """Processes and CPU of the whole run, children and orphans included."""
+    src = ("import os, time\nr, w = os.pipe()\nfor _ in range(5):\n    if os.fork() == 0:\n        if os.fork() == 0:\n"
+           "            end = time.process_time() + 0.1\n            while time.process_time() < end:\n"
+           "                pass\n            os.write(w, b'.')\n            time.sleep(30)\n        os._exit(0)\n"
+           "got = b''\nwhile len(got) < 5:\n    got += os.read(r, 5)\nprint('ok')")
+    r = box.run_python(src, limits=SMALL)
+    assert r.ok and r.stdout == "ok\n"
+    assert 0.5 <= r.cpu_s <= box.max_cpu_seconds(SMALL), r.cpu_s  # five orphans' 0.1 s each
+    if r.backend.startswith("process"):
+        assert r.peak_processes is not None and r.peak_processes >= 6  # the program and five orphans at once
+    assert r.peak_memory_bytes

@@ -133,18 +133,43 @@ def test_sweep_leaves_groups_of_other_pid_namespaces_alone():
         pytest.skip("no writable cgroups here (not root)")
     dead = 4_000_000  # above pid_max: no such process
     ours, foreign = f"bf-{cg.namespace}-{dead}-0", f"bf-1-{dead}-0"
-    for parent in {cg.mem_dir, cg.pids_dir}:
+    for parent in set(cg.dirs.values()):
         for name in (ours, foreign):
             os.makedirs(os.path.join(parent, name), exist_ok=True)
     try:
         cg.sweep()
-        for parent in {cg.mem_dir, cg.pids_dir}:
+        for parent in set(cg.dirs.values()):
             assert not os.path.exists(os.path.join(parent, ours))  # our namespace, owner dead: swept
             assert os.path.isdir(os.path.join(parent, foreign))  # another namespace: left alone
     finally:
-        for parent in {cg.mem_dir, cg.pids_dir}:
+        for parent in set(cg.dirs.values()):
             for name in (ours, foreign):
                 try:
                     os.rmdir(os.path.join(parent, name))
                 except OSError:
                     pass
+
+
+def test_process_worker_in_doubt_is_replaced(backends):
+    """A run that leaves a socket in its worker's network namespace (a TIME_WAIT entry) makes the
+    worker quit after answering; the next run gets a fresh one, and answers right."""
+    box = backends.get("process")
+    uid = lambda: box.run_python("import os; print(os.getuid())").stdout  # noqa: E731
+    first = uid()
+    assert uid() == first
+    tw = ("import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+          "c = socket.create_connection(s.getsockname()); a, _ = s.accept(); c.close(); a.close(); print('done')")
+    r = box.run_python(tw)
+    assert r.ok and r.stdout == "done\n"
+    assert uid() != first
+
+
+def test_pool_container_with_leftovers_is_retired(backends):
+    """A pool container whose run left an IPC object behind is not reused; a clean one is."""
+    box = backends.get("docker-pool")
+    host = lambda: box.run_python("import socket; print(socket.gethostname())").stdout  # noqa: E731
+    first = host()
+    assert host() == first  # a clean run keeps its container
+    r = box.run_python("import ctypes\nprint(ctypes.CDLL(None).msgget(0x7E57, 0o1600) >= 0)")
+    assert r.stdout == "True\n"
+    assert host() != first
