@@ -12,20 +12,26 @@ from sqlalchemy.pool import StaticPool
 DEFAULT_URL = "sqlite:///budgetflow.db"
 
 
-def normalize_url(url: str | Path) -> str:
-    """Accept a SQLAlchemy URL, a `postgresql://` URL (driven by psycopg 3) or a plain file path (SQLite). A SQLite
-    file is resolved to its absolute path now: the same URL must name the same ledger from any directory (a resume
-    from elsewhere must never open a fresh ledger with a fresh cap)."""
+def resolve_url(url: str | Path) -> str:
+    """The URL as given, with a SQLite file (a plain path, or sqlite:///relative) resolved to its absolute path: the
+    same URL must name the same ledger from any directory (a resume from elsewhere must never open a fresh ledger
+    with a fresh cap). Other URLs are returned unchanged."""
     url = str(url)
     if "://" not in url:
         url = f"sqlite:///{url}"
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
             and not parsed.database.startswith("file:"):
         resolved = str(Path(parsed.database).expanduser().resolve())
         return parsed.set(database=resolved).render_as_string(hide_password=False)
+    return url
+
+
+def normalize_url(url: str | Path) -> str:
+    """`resolve_url`, with `postgresql://` URLs driven by psycopg 3."""
+    url = resolve_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 
 

@@ -17,13 +17,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..budget import BudgetExceeded
 from .models import CACHE_ROOT
 
 if TYPE_CHECKING:
     from ..budget import Account
     from .vllm_engine import VLLMEngine
 
-CALIBRATION_HOLD_S = 60.0  # engine-seconds the measurement may use at most (a Qwen-1.5B on 2 loaded cores: ~20)
+# engine-seconds the measurement may hold, largest affordable first (a Qwen-1.5B on 2 loaded cores needs ~20,
+# SmolLM2-135M ~2-4); an account that affords none of them is not charged and the engine keeps its defaults
+HOLDS = (60.0, 20.0, 6.0)
 # (prompt, n, max_tokens): a warm-up, the per-request overhead, decode steps at 1 and 8 sequences, a long prefill
 REQUESTS = (("Hello", 1, 2), ("Hello", 1, 1), ("Hello", 1, 9), ("Hello", 8, 9), ("word " * 256, 1, 1))
 
@@ -86,31 +89,43 @@ def store(path: Path, tp: Throughput) -> None:
     os.replace(tmp, path)
 
 
-def measure(engine: "VLLMEngine", account: "Account") -> tuple[Throughput, float]:
+def measure(engine: "VLLMEngine", account: "Account") -> tuple[Throughput | None, float]:
     """Time the engine on a few small requests, each metered on the engine clock and watched against one
-    reservation of CALIBRATION_HOLD_S on `account`; commit what they used. Returns (speed, engine-seconds charged).
-    Raises BudgetExceeded (nothing sent) when the account cannot hold the measurement."""
+    reservation on `account`; commit what they used. Returns (speed, engine-seconds charged). The hold is the
+    largest of HOLDS the account affords; when it affords none, or the measurement is cut at its hold, the speed is
+    None: the engine then works from its defaults, which is safe (the watchdog enforces every hold) but may cut or
+    extend more calls."""
     prompt_tokens = [engine.count_tokens(p) for p, _, _ in REQUESTS]
     inputs = sum(prompt_tokens)
     outputs = sum(n * m for _, n, m in REQUESTS)
     dim = engine.time_dimension
-    usd = engine.prices.worst_cost(engine.price_name, input_tokens=inputs, output_tokens=outputs,
-                                   **{engine.time_dimension: CALIBRATION_HOLD_S})
-    worst = {"usd": usd, "input_tokens": inputs,
-             "output_tokens": outputs, dim: CALIBRATION_HOLD_S, "calls": len(REQUESTS)}
-    reservation = account.reserve(**worst)
-    used, timings = 0.0, []
+    reservation, worst = None, {}
+    for hold in HOLDS:
+        usd = engine.prices.worst_cost(engine.price_name, input_tokens=inputs, output_tokens=outputs, **{dim: hold})
+        worst = {"usd": usd, "input_tokens": inputs, "output_tokens": outputs, dim: hold, "calls": len(REQUESTS)}
+        try:
+            reservation = account.reserve(**worst)
+            break
+        except BudgetExceeded:
+            continue
+    if reservation is None:
+        return None, 0.0
+    used, timings, cut = 0.0, [], False
     try:
         for prompt, n, max_tokens in REQUESTS:
             start = time.monotonic()
-            seconds, _ = engine.timed_request(prompt, n, max_tokens, hold=CALIBRATION_HOLD_S - used)
+            seconds, cut = engine.timed_request(prompt, n, max_tokens, hold=worst[dim] - used)
             used += seconds
             timings.append(time.monotonic() - start)
+            if cut:
+                break
     except BaseException:
-        reservation.commit(**{**worst, dim: max(used, 0.0), "usd": engine.cost(inputs, outputs, used)})
+        reservation.commit(**{**worst, dim: used, "usd": engine.cost(inputs, outputs, used)})
         raise
     reservation.commit(usd=engine.cost(inputs, outputs, used), input_tokens=inputs, output_tokens=outputs,
                        calls=len(REQUESTS), **{dim: used})
+    if cut:
+        return None, used
     _, one_token, short_1, short_8, long_prompt = timings
     steps = REQUESTS[2][2] - 1
     tp = Throughput(calibrated=True)

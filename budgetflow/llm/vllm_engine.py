@@ -143,8 +143,12 @@ class VLLMEngine:
             if cached is not None:
                 self.throughput = cached
                 return []
-            self.throughput, seconds = calibration.measure(self, account)
-            calibration.store(path, self.throughput)
+            measured, seconds = calibration.measure(self, account)
+            if measured is None:  # not affordable (or cut): work from the defaults, measure again on a later call
+                return [f"the engine's speed was not measured ({seconds:.2f} engine-seconds spent on {account.name}):"
+                        f" its calls are sized from defaults and extended or cut at their holds"]
+            self.throughput = measured
+            calibration.store(path, measured)
             return [f"measured the engine's speed first: {seconds:.2f} engine-seconds charged to {account.name}"]
 
     def timed_request(self, prompt: str, n: int, max_tokens: int, *, hold: float) -> tuple[float, bool]:

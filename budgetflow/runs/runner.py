@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from ..budget import AccountMismatch, AccountMissing, Budget, Ledger, LedgerMissing, UnpricedModel
-from ..budget.engine import normalize_url
+from ..budget.engine import resolve_url
 from .config import RunConfig, RunConfigError, SearchSettings, load_config, merge_for_resume, save_config
 from .executor_ray import RayUnavailable
 from .policy import Job, Planner
@@ -82,7 +82,8 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
         saved = load_config(out)
         asked = dict(source=resolve_source(source) if source else None, model=model, budget_usd=budget_usd,
                      strategy=strategy, policy=policy, concurrency=concurrency, limit=limit, executor=executor,
-                     address=address, ledger=normalize_url(ledger) if ledger else None, name=name, sandbox=sandbox, sandbox_cpu_hour=sandbox_cpu_hour,
+                     address=address, ledger=resolve_url(ledger) if ledger else None, name=name,
+                     sandbox=sandbox, sandbox_cpu_hour=sandbox_cpu_hour,
                      ray_num_cpus=ray_num_cpus, **search_asked)
         if price_cpu_hour is not None or price_gpu_hour is not None or prices_file is not None:
             raise RunConfigError("--resume keeps the run's saved prices (run.json); drop the price flags")
@@ -107,7 +108,7 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
         config = RunConfig(
             source=resolve_source(source), limit=limit, model=model, budget_usd=budget_usd, strategy=strategy,
             policy=policy or "equal", search=search, name=name or default_name(out), out=str(out),
-            ledger=normalize_url(ledger or out / "ledger.db"), prices=overrides, price_note=note,
+            ledger=resolve_url(ledger or out / "ledger.db"), prices=overrides, price_note=note,
             engine_options=options, sandbox=sandbox or "process", sandbox_cpu_hour=sandbox_cpu_hour or 0.0,
             concurrency=concurrency or 1, executor=executor or "local", address=address,
             ray_num_cpus=1.0 if ray_num_cpus is None else ray_num_cpus, version=__version__)
