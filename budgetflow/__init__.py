@@ -1,83 +1,38 @@
-"""budgetflow: agentic, cost-controlled LLM workflows under a budget that is never exceeded."""
+"""budgetflow: agentic, cost-controlled LLM workflows under a budget that is never exceeded.
 
-from .budget import (
-    Account,
-    AccountBalance,
-    Amounts,
-    Budget,
-    BudgetError,
-    BudgetExceeded,
-    EntryView,
-    Ledger,
-    ModelPrice,
-    PriceBook,
-    Reservation,
-    UnpricedModel,
-    VerifyReport,
-)
-from .llm import LLM, Generation, LLMError, get_llm
-from .sandbox import ExecResult, Limits, Sandbox, SandboxError, SandboxUnavailable, get_sandbox
-from .search import (
-    AllocationConfig,
-    BatchResult,
-    Candidate,
-    MathResult,
-    SearchResult,
-    StepConfig,
-    allocate,
-    astar,
-    beam_search,
-    best_of_n,
-    majority_of_n,
-    mcts,
-    sample_until_pass,
-)
-from .tasks import CodeTask, MathTask, RepoTask, load_gsm8k, load_humaneval, load_quixbugs, load_repo_task
-from .verifiers import (
-    LogprobJudge,
-    TestReport,
-    RepoTestReport,
-    RepoTestRunner,
-    UnitTestVerifier,
-    cluster_by_behaviour,
-    majority_vote,
-    passes_hidden_tests,
-    rank_by_generated_tests,
-)
+The nouns a user starts from are here; everything else lives in the subpackages (`budgetflow.budget`, `.llm`,
+`.sandbox`, `.tasks`, `.verifiers`, `.search`, `.agents`, `.runs`), each with its own `__all__`.
 
-__version__ = "0.1.0"
+    from budgetflow import Budget, Ledger, PriceBook, get_llm, solve
+"""
 
-# agents, SWE tools and batch runs pull in LangGraph and matplotlib (~1-2 s to import): loaded on first use
-_AGENTS = ("AgentConfig", "SolveResult", "build_codegen_graph", "build_swe_graph", "solve", "write_predictions")
-_SWE = ("make_tasks",)
-_RUNS = ("RunConfig", "RunSummary", "TaskRecord", "build_report", "prepare_run", "run_batch")
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .budget import Budget, BudgetError, BudgetExceeded, Ledger, PriceBook, UnpricedModel
+from .llm import LLM, LLMError, get_llm
+from .sandbox import Limits, Sandbox, get_sandbox
+from .search import Resources, Result, Solver, solver, solvers
+from .tasks import CodeTask, MathTask, RepoTask, Task
+from .verifiers import Verdict, Verifier, verifier, verifiers
+
+if TYPE_CHECKING:  # loaded on first use: the agents pull in LangGraph (~1-2 s to import)
+    from .agents import solve
+
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str):
-    if name in _AGENTS:
-        from . import agents
+    if name == "solve":
+        from .agents import solve
 
-        return getattr(agents, name)
-    if name in _SWE:
-        from . import swe
-
-        return getattr(swe, name)
-    if name in _RUNS:
-        from . import runs
-
-        return getattr(runs, name)
+        return solve
     raise AttributeError(f"module 'budgetflow' has no attribute {name!r}")
 
 
 __all__ = [
-    "Account", "AccountBalance", "Amounts", "Budget", "BudgetError", "BudgetExceeded", "EntryView", "Ledger",
-    "ModelPrice", "PriceBook", "Reservation", "UnpricedModel", "VerifyReport", "__version__",
-    "LLM", "Generation", "LLMError", "get_llm",
-    "ExecResult", "Limits", "Sandbox", "SandboxError", "SandboxUnavailable", "get_sandbox",
-    "AllocationConfig", "BatchResult", "Candidate", "MathResult", "SearchResult", "StepConfig", "allocate", "astar",
-    "beam_search", "best_of_n", "majority_of_n", "mcts", "sample_until_pass",
-    "CodeTask", "MathTask", "RepoTask", "load_gsm8k", "load_humaneval", "load_quixbugs", "load_repo_task",
-    "LogprobJudge", "RepoTestReport", "RepoTestRunner", "TestReport", "UnitTestVerifier", "cluster_by_behaviour", "majority_vote", "passes_hidden_tests",
-    "rank_by_generated_tests",
-    *_AGENTS, *_SWE, *_RUNS,
+    "Budget", "BudgetError", "BudgetExceeded", "CodeTask", "LLM", "LLMError", "Ledger", "Limits", "MathTask",
+    "PriceBook", "RepoTask", "Resources", "Result", "Sandbox", "Solver", "Task", "UnpricedModel", "Verdict",
+    "Verifier", "__version__", "get_llm", "get_sandbox", "solve", "solver", "solvers", "verifier", "verifiers",
 ]

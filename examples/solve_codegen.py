@@ -15,7 +15,8 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from budgetflow import AgentConfig, Budget, Ledger, PriceBook, solve
+from budgetflow import Budget, Ledger, PriceBook, solve
+from budgetflow.agents import AgentConfig
 from budgetflow.llm import shutdown
 from budgetflow.tasks import CodeTask
 from budgetflow.verifiers import UnitTestVerifier, passes_hidden_tests

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from budgetflow import AgentConfig, Ledger, PriceBook, solve, write_predictions
+from budgetflow import Ledger, PriceBook, solve
+from budgetflow.agents import AgentConfig, write_predictions
 from budgetflow.llm import shutdown
 from budgetflow.tasks import RepoTask
 

@@ -16,15 +16,9 @@ from .context import AgentContext, anytime, next_wave_estimate
 from .graphs import agent_graph, build_codegen_graph, build_swe_graph, initial_state
 from .routing import affordable, route_after_verifier, route_start
 from .selector import Selector, parse_choice, rank, selection_prompt
-from .solve import (
-    SolveResult,
-    coerce_task,
-    result_from_state,
-    run_or_resume,
-    solve,
-    write_predictions,
-)
-from .state import AgentState, CandidateRecord, Verdict
+from .graph_solver import AGENT_NAMES, GraphSettings, GraphSolver, result_from_state, run_graph, run_or_resume
+from .solve import coerce_task, prediction, solve, write_predictions
+from .state import AgentState, CandidateRecord, counted_verdict
 from .strategies import STRATEGIES, WaveStrategy, best_of_n_wave, sample_wave
 from .swe_nodes import RepoSolver, RepoTester, RepoVerifier
 from .tools import ToolBox, run_command
@@ -33,6 +27,9 @@ from .workcopy import ToolError, WorkingCopy
 
 __all__ = [
     "PROTOCOL",
+    "AGENT_NAMES",
+    "GraphSettings",
+    "GraphSolver",
     "STRATEGIES",
     "Action",
     "AgentConfig",
@@ -46,12 +43,10 @@ __all__ = [
     "RepoTester",
     "RepoVerifier",
     "Selector",
-    "SolveResult",
     "ToolBox",
     "ToolError",
     "Trajectory",
     "TrajectoryOutcome",
-    "Verdict",
     "WaveStrategy",
     "WorkingCopy",
     "affordable",
@@ -61,14 +56,17 @@ __all__ = [
     "build_codegen_graph",
     "build_swe_graph",
     "coerce_task",
+    "counted_verdict",
     "initial_state",
     "next_wave_estimate",
     "parse_action",
     "parse_choice",
+    "prediction",
     "rank",
     "result_from_state",
     "route_after_verifier",
     "route_start",
+    "run_graph",
     "run_command",
     "run_or_resume",
     "sample_wave",

@@ -7,7 +7,8 @@ from ..search import CodeAttempt
 from ..tasks import CodeTask
 from ..verifiers import generate_tests, program_for
 from .context import AgentContext, add_units, anytime, spent_units, units_delta
-from .state import AgentState, CandidateRecord, Verdict
+from ..verifiers import Verdict
+from .state import AgentState, CandidateRecord, counted_verdict
 from .strategies import WaveStrategy, resolve_strategy
 
 
@@ -78,10 +79,10 @@ def _verdict_from_strategy(cand: CandidateRecord, total: int, need_signature: bo
         return None
     loaded = bool(cand.meta.get("loaded", True))
     if not loaded or passed in (0, total):
-        return Verdict(candidate=cand.id, passed=passed if loaded else 0, total=total, loaded=loaded,
-                       signature=[loaded and passed == total] * total, source="solver")
+        return counted_verdict(passed if loaded else 0, total, loaded=loaded,
+                               signature=[loaded and passed == total] * total, source="solver")
     if not need_signature:
-        return Verdict(candidate=cand.id, passed=passed, total=total, loaded=True, source="solver")
+        return counted_verdict(passed, total, source="solver")
     return None  # a partial pass: which tests passed matters for voting, so run it
 
 
@@ -116,8 +117,8 @@ class CodeVerifier:
                     update["notes"].append(f"verifier: {err}")
                     break
                 ran += 1
-                verdict = Verdict(candidate=cand.id, passed=report.passed if report.loaded else 0,
-                                  total=report.total, loaded=report.loaded, signature=list(report.signature))
+                verdict = counted_verdict(report.passed if report.loaded else 0, report.total, loaded=report.loaded,
+                                          signature=list(report.signature))
             verdicts[cand.id] = verdict.model_dump(mode="json")
         update["verdicts"] = verdicts
         update["notes"].append(f"verifier: {len(verdicts)} verdict(s), {ran} sandbox run(s)")

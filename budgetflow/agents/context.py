@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from ..budget import Account, BudgetExceeded, Ledger
 from ..llm import LLM
 from ..sandbox import Sandbox
-from ..verifiers import UnitTestVerifier
-from ..verifiers.repo_tests import RepoTestRunner
+from ..verifiers import RepoTestRunner, UnitTestVerifier
 from .config import AgentConfig
 from .state import AgentState
 

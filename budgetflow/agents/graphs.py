@@ -88,6 +88,7 @@ def build_swe_graph(llm: LLM, *, ledger: Ledger | None = None, account: Account 
 def initial_state(task: CodeTask | RepoTask, account: Account | str) -> dict:
     """The graph input for `task`, spending on `account` (the task's account; agents get sub-accounts of it)."""
     name = account.name if isinstance(account, Account) else str(account)
+    task = task.public()  # the state is what the agents see: never the scorer's hidden parts
     if isinstance(task, CodeTask):
         tests = list(task.visible_tests)
         return {"kind": "code", "task": task.model_dump(mode="json"), "account": name, "tests": tests,

@@ -10,58 +10,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from ..budget import AccountMissing, Amounts, Budget, Ledger, PriceBook
+from ..budget import AccountMissing, Budget, Ledger, PriceBook
 from ..llm import LLM, get_llm
 from ..sandbox import Sandbox
+from ..search import Result
 from ..tasks import CodeTask, MathTask, RepoTask
 from ..verifiers import program_for
 from .checkpoint import sqlite_checkpointer, thread_config
 from .config import AgentConfig
-from .graphs import build_codegen_graph, build_swe_graph, initial_state
-from .state import AgentState, CandidateRecord, Verdict
+from .graph_solver import run_graph
 from .strategies import WaveStrategy
 
 DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 DEFAULT_LEDGER = Path("runs") / "budgetflow.db"
-AGENT_NAMES = ("tester", "solver", "verifier", "selector")
-
-
-class SolveResult(BaseModel):
-    task_id: str
-    kind: str  # code | repo
-    model: str
-    thread_id: str
-    account: str  # the task's ledger account
-    selected: CandidateRecord | None
-    answer: str | None  # the whole program (code) or the unified diff (repo) of the selected candidate
-    reason: str  # solved | exhausted | budget
-    selection: str | None  # tests | votes | llm | ... (how the candidate was chosen)
-    spend: dict[str, Amounts]  # by agent (tester, solver, verifier, selector) and "total", from the ledger
-    accounts: dict[str, Amounts] = Field(default_factory=dict)  # every account under the task's, e.g. solver/traj-0
-    candidates: list[CandidateRecord] = Field(default_factory=list)
-    verdicts: dict[str, Verdict] = Field(default_factory=dict)
-    tests: list[str] = Field(default_factory=list)
-    tests_source: str = "none"
-    notes: list[str] = Field(default_factory=list)
-    resumed: bool = False  # this call continued a checkpointed run
-
-    @property
-    def patch(self) -> str:
-        """The selected unified diff (repo tasks); empty if none."""
-        return (self.answer or "") if self.kind == "repo" else ""
-
-    @property
-    def solved_visible(self) -> bool:
-        """The selected candidate passed every test of the run (given or generated)."""
-        v = self.verdicts.get(self.selected.id) if self.selected else None
-        return bool(v and v.all_passed)
-
-    def prediction(self, model_name: str | None = None) -> dict:
-        """The SWE-bench predictions.jsonl record of this result."""
-        name = model_name or self.model.split("@")[0]  # vllm/<model>@<url>: the URL is no part of the name
-        return {"instance_id": self.task_id, "model_name_or_path": name, "model_patch": self.patch}
 
 
 def coerce_task(task: Any) -> CodeTask | RepoTask:
@@ -147,8 +110,10 @@ def solve(task: Any, *, model: str | LLM = DEFAULT_MODEL, budget: Budget | float
           strategy: str | WaveStrategy = "sample", ledger: Ledger | str | Path | None = None,
           checkpoint: str | Path | None = None, thread_id: str | None = None, sandbox: Sandbox | None = None,
           prices: PriceBook | None = None, config: AgentConfig | None = None,
-          model_options: Mapping | None = None) -> SolveResult:
-    """Solve a code task (complete a function) or a repository task (produce a patch) under a hard budget.
+          model_options: Mapping | None = None) -> Result:
+    """Solve a code task (complete a function) or a repository task (produce a patch) under a hard budget, through
+    the ready-made agents' graph; returns the search `Result` (answer: the selected completion or diff; spend by
+    agent: tester, solver, verifier, selector and total, read from the ledger).
 
     budget: a Budget, or a number of US dollars. The run's account (named by `thread_id`) holds the cap; the task's
     account `<thread_id>/<task id>` and its agents' accounts (`.../solver`, `.../tester`, ...) spend under it.
@@ -159,80 +124,34 @@ def solve(task: Any, *, model: str | LLM = DEFAULT_MODEL, budget: Budget | float
     model: a name for get_llm (local models need a price: `prices.set("local/...", cpu_hour=...)`) or an LLM.
     """
     task = coerce_task(task)
-    task_id = task.id if isinstance(task, CodeTask) else task.instance_id
     if isinstance(budget, (int, float)) and not isinstance(budget, bool):
         budget = Budget(usd=float(budget))
     if not isinstance(budget, Budget):
         raise TypeError(f"budget must be a Budget or a number of dollars, got {type(budget).__name__}")
-    thread_id = thread_id or f"{task_id}-{uuid.uuid4().hex[:8]}"
+    thread_id = thread_id or f"{task.task_id}-{uuid.uuid4().hex[:8]}"
     llm = _llm(model, prices, model_options)
     led, owned = _ledger(ledger, checkpoint)
     try:
         run = _run_account(led, thread_id, budget, checkpoint)
-        account = run.child(f"{thread_id}/{task_id}")
-        build = build_codegen_graph if isinstance(task, CodeTask) else build_swe_graph
-        kwargs = {"strategy": strategy} if isinstance(task, CodeTask) else {}
-        cfg = thread_config(thread_id)
-        if checkpoint is None:
-            graph = build(llm, ledger=led, sandbox=sandbox, config=config, **kwargs)
-            final = graph.invoke(initial_state(task, account), cfg)
-            resumed = False
-        else:
-            with sqlite_checkpointer(checkpoint) as saver:
-                graph = build(llm, ledger=led, sandbox=sandbox, config=config, checkpointer=saver, **kwargs)
-                final, resumed = run_or_resume(graph, initial_state(task, account), cfg)
-        return result_from_state(AgentState.model_validate(final), led, model=llm.name, thread_id=thread_id,
-                                 resumed=resumed)
+        account = run.child(f"{thread_id}/{task.task_id}")
+        res = run_graph(llm, task.public(), account, sandbox=sandbox, config=config, strategy=strategy,
+                        checkpoint=checkpoint, thread_id=thread_id)
+        details = {**res.details, "model": llm.name, "thread_id": thread_id}
+        if isinstance(task, CodeTask) and res.answer is not None:
+            details["program"] = program_for(task.public(), res.answer)  # the whole function, ready to run
+        return res.model_copy(update={"details": details})
     finally:
         if owned:
             led.close()
 
 
-def run_or_resume(graph, start: dict, config: dict) -> tuple[dict, bool]:
-    """Run the graph for `config`'s thread from `start`, or — if the thread already has checkpoints — continue it
-    from the last finished node (or return its final state if it finished). Checkpoints are written before the next
-    node starts (durability "sync"), so a kill loses at most the node that was running."""
-    snapshot = graph.get_state(config)
-    if snapshot.values:
-        if snapshot.values.get("task") != start["task"] or snapshot.values.get("account") != start["account"]:
-            raise ValueError(f"thread {config['configurable']['thread_id']!r} of this checkpoint is a run of another "
-                             f"task; pick another thread_id (or checkpoint file) for this one")
-        if snapshot.next:
-            return graph.invoke(None, config, durability="sync"), True
-        return snapshot.values, True
-    return graph.invoke(start, config, durability="sync"), False
+def prediction(result: Result, model_name: str | None = None) -> dict:
+    """The SWE-bench predictions.jsonl record of a repository task's result."""
+    name = model_name or str(result.details.get("model", "budgetflow")).split("@")[0]  # a URL is no part of a name
+    return {"instance_id": result.task_id, "model_name_or_path": name, "model_patch": result.answer or ""}
 
 
-def agent_spend(ledger: Ledger, task_account: str) -> tuple[dict[str, Amounts], dict[str, Amounts]]:
-    """(spend by agent + total, spend of every account under the task), from the ledger."""
-    accounts: dict[str, Amounts] = {}
-    for bal in ledger.accounts():
-        if bal.name == task_account or bal.name.startswith(task_account + "/"):
-            accounts[bal.name.removeprefix(task_account).lstrip("/") or "total"] = bal.committed
-    by_agent = {a: accounts.get(a, Amounts()) for a in AGENT_NAMES}
-    by_agent["total"] = accounts.get("total", Amounts())
-    return by_agent, {k: v for k, v in accounts.items() if k != "total"}
-
-
-def result_from_state(state: AgentState, ledger: Ledger, *, model: str, thread_id: str,
-                      resumed: bool = False) -> SolveResult:
-    selected = state.candidate(state.selected)
-    answer = None
-    if selected is not None:
-        if state.kind == "code":
-            answer = program_for(CodeTask.model_validate(state.task).public(), selected.text)
-        else:
-            answer = selected.text
-    by_agent, accounts = agent_spend(ledger, state.account)
-    task_id = state.task.get("id") or state.task.get("instance_id")
-    return SolveResult(task_id=task_id, kind=state.kind, model=model, thread_id=thread_id, account=state.account,
-                       selected=selected, answer=answer, reason=state.stop_reason or "budget",
-                       selection=state.selection, spend=by_agent, accounts=accounts, candidates=state.candidates,
-                       verdicts=state.verdicts, tests=state.tests, tests_source=state.tests_source,
-                       notes=state.notes, resumed=resumed)
-
-
-def write_predictions(results: Iterable[SolveResult], path: str | Path, *, model_name: str | None = None,
+def write_predictions(results: Iterable[Result], path: str | Path, *, model_name: str | None = None,
                       append: bool = False) -> Path:
     """Write SWE-bench predictions (one JSON object per line: instance_id, model_name_or_path, model_patch) for
     the repository results; code results are skipped."""
@@ -241,5 +160,5 @@ def write_predictions(results: Iterable[SolveResult], path: str | Path, *, model
     with open(path, "a" if append else "w") as f:
         for r in results:
             if r.kind == "repo":
-                f.write(json.dumps(r.prediction(model_name)) + "\n")
+                f.write(json.dumps(prediction(r, model_name)) + "\n")
     return path

@@ -12,12 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from ..verifiers import Verdict
+
 TaskKind = Literal["code", "repo"]
 TestsSource = Literal["given", "generated", "none"]
 
-# why a run ended: solved (a candidate passed every given test, or every generated one), exhausted (the wave cap was
-# reached), budget (the money ran low or out: the best candidate so far is returned)
-StopReason = Literal["solved", "exhausted", "budget"]
 
 
 def merge_dicts(left: dict, right: dict) -> dict:
@@ -37,23 +36,13 @@ class CandidateRecord(BaseModel):
     meta: dict = Field(default_factory=dict)
 
 
-class Verdict(BaseModel):
-    """How a candidate did on the run's tests (given or generated)."""
-
-    candidate: str
-    passed: int
-    total: int
-    loaded: bool = True  # False: the candidate did not even load / the test run did not report
-    signature: list[bool] = Field(default_factory=list)  # per test, for agreement voting
-    source: str = "verifier"  # verifier (run by the verifier node) | solver (the strategy's own check, reused)
-
-    @property
-    def all_passed(self) -> bool:
-        return self.loaded and self.total > 0 and self.passed == self.total
-
-    @property
-    def fraction(self) -> float:
-        return self.passed / self.total if self.total else (1.0 if self.loaded else 0.0)
+def counted_verdict(passed: int, total: int, *, loaded: bool = True, signature: list[bool] | None = None,
+                    source: str = "verifier") -> Verdict:
+    """The verifiers' one verdict type, from counts of tests passed. Passed: it loaded and passed every one of at
+    least one test. `source`: verifier (run by the verifier node) | solver (the strategy's own check, reused)."""
+    score = (passed / total if total else 1.0) if loaded else 0.0
+    return Verdict(passed=loaded and total > 0 and passed == total, score=score, loaded=loaded, checks=total,
+                   passed_checks=passed if loaded else 0, signature=list(signature or []), data={"source": source})
 
 
 class AgentState(BaseModel):
@@ -72,7 +61,9 @@ class AgentState(BaseModel):
     budget_hit: bool = False  # a node was refused by the budget (BudgetExceeded)
     selected: str | None = None  # candidate id
     selection: str | None = None  # how: tests | votes | llm | llm-fallback | none
-    stop_reason: StopReason | None = None
+    # why it ended: solved (a candidate passed every given test, or every generated one), exhausted (the wave cap was
+    # reached), budget (the money ran low or out: the best candidate so far is returned)
+    stop_reason: Literal["solved", "exhausted", "budget"] | None = None
     spend: dict[str, dict] = Field(default_factory=dict)  # account name -> committed amounts (natural units)
     notes: Annotated[list[str], operator.add] = Field(default_factory=list)
 
@@ -84,4 +75,4 @@ class AgentState(BaseModel):
         best evidence there is). With no tests at all, a candidate that loads counts."""
         if self.tests_source == "none":
             return any(v.loaded for v in self.verdicts.values())
-        return any(v.all_passed for v in self.verdicts.values())
+        return any(v.passed for v in self.verdicts.values())

@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..budget import BudgetExceeded
 from ..tasks import RepoTask
-from ..verifiers.repo_tests import repo_files
+from ..workspace import repo_files
 from .context import AgentContext, add_units, anytime, spent_units, units_delta
-from .state import AgentState, CandidateRecord, Verdict
+from ..verifiers import Verdict
+from .state import AgentState, CandidateRecord, counted_verdict
 from .tools import test_files_for
 from .trajectory import Trajectory, TrajectoryOutcome, relevant_sources
 
@@ -172,10 +173,9 @@ class RepoVerifier:
             if cand.id in state.verdicts:
                 continue
             if not cand.text.strip():
-                verdict = Verdict(candidate=cand.id, passed=0, total=len(state.tests), loaded=False,
-                                  signature=[False] * len(state.tests))
+                verdict = counted_verdict(0, len(state.tests), loaded=False, signature=[False] * len(state.tests))
             elif cand.text in by_patch:
-                verdict = by_patch[cand.text].model_copy(update={"candidate": cand.id})
+                verdict = by_patch[cand.text]
             else:
                 work = test_files_for(apply_changes(files, cand.meta.get("changed", {})), task, state.tests,
                                       state.test_files, given)
@@ -188,8 +188,7 @@ class RepoVerifier:
                 ran += 1
                 ids = list(state.tests) or sorted(report.passed | report.failed)
                 signature = [t in report.passed for t in ids]
-                verdict = Verdict(candidate=cand.id, passed=sum(signature), total=len(ids), loaded=bool(ids),
-                                  signature=signature)
+                verdict = counted_verdict(sum(signature), len(ids), loaded=bool(ids), signature=signature)
                 by_patch[cand.text] = verdict
             verdicts[cand.id] = verdict.model_dump(mode="json")
         update["verdicts"] = verdicts

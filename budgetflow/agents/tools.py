@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 from ..budget import Account
 from ..sandbox import ExecResult
 from ..tasks import RepoTask
-from ..verifiers.metered import metered_run
-from ..verifiers.repo_tests import RepoTestReport, RepoTestRunner, scoring_files
+from ..verifiers import metered_run
+from ..verifiers import RepoTestReport, RepoTestRunner
+from ..workspace import scoring_files
 from .actions import Action
 from .workcopy import ToolError, WorkingCopy
 
@@ -23,8 +24,8 @@ def run_command(runner: RepoTestRunner, argv: Sequence[str], files: Mapping[str,
     """Run a command in the sandbox on a copy of `files`, metered like a test run: the worst case (the runner's CPU
     limit) is reserved first, the measured CPU time committed."""
     argv = list(argv)
-    if argv and argv[0] in ("python", "python3") and getattr(runner.sandbox, "name", "").startswith("process"):
-        argv[0] = "{python}"  # the sandbox's own interpreter
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = "{python}"  # whatever interpreter this sandbox backend runs Python with
     result, _ = metered_run(account, runner.sandbox, runner.limits, runner.usd_per_cpu_second,
                             lambda: runner.sandbox.run(argv, files=dict(files), limits=runner.limits))
     return result

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from ..budget import Account, BudgetExceeded
 from ..llm import LLM, LLMError
 from ..tasks import RepoTask
-from ..verifiers.repo_tests import RepoTestRunner
+from ..verifiers import RepoTestRunner
 from .actions import PROTOCOL, parse_action
 from .config import AgentConfig
 from .tools import ToolBox, describe_report, report_ok

@@ -7,7 +7,7 @@ import ast
 import re
 from collections.abc import Mapping
 
-from ..verifiers.repo_tests import unified_diff
+from ..workspace import unified_diff
 
 MAX_READ_CHARS = 4000
 MAX_MATCHES = 20

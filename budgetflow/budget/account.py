@@ -49,6 +49,12 @@ class Account:
         """What is reserved but not yet settled."""
         return self.balance().reserved
 
+    def spend_by_part(self) -> dict[str, Amounts]:
+        """What this account spent, split by its direct sub-accounts (see views.SpendIndex)."""
+        from .views import SpendIndex
+
+        return SpendIndex(self.ledger.accounts()).parts(self.name)
+
     def remaining(self) -> Budget:
         """What can still be reserved here: the tightest of this account's and its ancestors' headroom.
         None means no cap on that quantity anywhere above."""

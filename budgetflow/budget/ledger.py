@@ -16,91 +16,32 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 import uuid
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Iterator
 
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 
 from .account import Account
-from .audit import VerifyReport, verify_entries
-from .chain import canonical_amounts, entry_hash
+from .chain import canonical_amounts
 from .engine import DEFAULT_URL, make_engine, normalize_url, sqlite_path
-from .errors import AccountMismatch, AccountMissing, BudgetExceeded, LedgerClosed, LedgerMissing, ReservationClosed
-from .limits import DIMENSIONS, Amounts, Budget, format_amount
+from .errors import BudgetExceeded, LedgerClosed, LedgerMissing, ReservationClosed
+from .ledger_accounts import LedgerAccounts
+from .ledger_reads import LedgerReads
+from .limits import DIMENSIONS, Amounts, format_amount
 from .owners import FileLease, OwnerLease, PostgresLease, ProcessLocalLease
 from .tables import GENESIS_HASH, ChainHead, LeaseOwner, LedgerAccount, LedgerEntry, OpenReservation
-from .views import AccountBalance, EntryView, RecoveredReservation
-
-_ACCOUNT = LedgerAccount.__table__
-_ENTRY = LedgerEntry.__table__
+from .transactions import _Chain, _WriteTx, now_us
+from .views import RecoveredReservation
 
 
-def now_us() -> int:
-    return time.time_ns() // 1000
 
-
-_PARAM = re.compile(r":(\w+)")
-
-
-@dataclass
-class _WriteTx:
-    """One open write transaction, holding the chain head. Runs on the DB-API cursor directly: the hot path is a
-    handful of tiny statements, and SQLAlchemy's per-statement overhead would be most of its cost."""
-
-    cur: object
-    pyformat: bool  # psycopg wants %(name)s, sqlite3 takes :name
-    seq: int = 0
-    hash: str = GENESIS_HASH
-    appended: bool = False
-
-    def execute(self, sql: str, params: dict | None = None) -> int:
-        self.cur.execute(_pyformat(sql) if self.pyformat else sql, params or {})
-        return self.cur.rowcount
-
-    def fetch(self, sql: str, params: dict | None = None) -> list[SimpleNamespace]:
-        self.execute(sql, params)
-        names = [d[0] for d in self.cur.description]
-        return [SimpleNamespace(**dict(zip(names, row))) for row in self.cur.fetchall()]
-
-    def append(self, kind: str, account_id: int, payload: str, *, reservation_id=None, owner=None, note="") -> int:
-        seq, ts = self.seq + 1, now_us()
-        digest = entry_hash(
-            prev_hash=self.hash, seq=seq, ts_us=ts, kind=kind, account_id=account_id,
-            reservation_id=reservation_id, owner=owner, payload=payload, note=note,
-        )
-        self.execute(
-            "INSERT INTO bf_entry (seq, ts_us, kind, account_id, reservation_id, owner, payload, note, prev_hash, hash)"
-            " VALUES (:seq, :ts, :kind, :acc, :res, :owner, :payload, :note, :prev, :hash)",
-            dict(seq=seq, ts=ts, kind=kind, acc=account_id, res=reservation_id, owner=owner, payload=payload,
-                 note=note, prev=self.hash, hash=digest),
-        )
-        self.seq, self.hash, self.appended = seq, digest, True
-        return seq
-
-
-@lru_cache(maxsize=1024)
-def _pyformat(sql: str) -> str:
-    return _PARAM.sub(r"%(\1)s", sql)
-
-
-@dataclass
-class _Chain:
-    """An account's id and those of its ancestors, self first."""
-
-    ids: tuple[int, ...]
-    names: dict[int, str] = field(default_factory=dict)
-
-
-class Ledger:
+class Ledger(LedgerAccounts, LedgerReads):
     """A budget ledger at `url` (`sqlite:///file.db` by default; `postgresql://...` for many machines).
 
     Opening a ledger settles reservations left open by dead processes (charged as reserved), unless `recover=False`.
@@ -245,103 +186,6 @@ class Ledger:
                 if not self._leased:
                     self._lease.acquire()
                     self._leased = True
-
-    # ------------------------------------------------------------------ accounts
-
-    def root(self, name: str, budget: Budget) -> Account:
-        """Create the root account `name` capped by `budget`, or reopen it (same budget). A root holds a cap of its
-        own; pass `Budget()` for a root you mean to leave uncapped."""
-        if not isinstance(budget, Budget):
-            raise TypeError(f"a root account needs its Budget: ledger.root({name!r}, Budget(usd=...)), or Budget() "
-                            f"for an explicitly uncapped root; got {type(budget).__name__}")
-        return self._open_account(name, budget, None)
-
-    def account(self, name: str, *, parent: Account | str | None = None) -> Account:
-        """Reopen the existing account `name` (optionally checking its parent). Raises AccountMissing if the ledger
-        has none: nothing is ever created here, so a typo or another ledger cannot become an uncapped root."""
-        _check_name(name)
-        row = self._account_row(name)
-        if row is None:
-            raise AccountMissing(f"the ledger {self.url} has no account {name!r}; create a root with "
-                                 f"ledger.root(name, Budget(...)) or a sub-account with account.child(name)")
-        if parent is not None:
-            parent_name = parent.name if isinstance(parent, Account) else parent
-            parent_row = self._account_row(parent_name)
-            if parent_row is None or row.parent_id != parent_row.id:
-                raise AccountMismatch(f"account {name!r} is not under {parent_name!r} in {self.url}")
-        return Account(self, row.id, row.name)
-
-    def _child(self, parent: Account, name: str, budget: Budget | None) -> Account:
-        if budget is not None and not isinstance(budget, Budget):
-            raise TypeError(f"budget must be a budgetflow.Budget, got {type(budget).__name__}")
-        parent_row = self._account_row(parent.name)
-        if parent_row is None:
-            raise AccountMissing(f"parent account {parent.name!r} does not exist in {self.url}")
-        return self._open_account(name, budget, parent_row)
-
-    def _open_account(self, name: str, budget: Budget | None, parent_row) -> Account:
-        """Create `name` under `parent_row` (None: a root) or reopen it, checking it is the same account."""
-        _check_name(name)
-        row = self._account_row(name)
-        if row is None:
-            with self._write() as tx:
-                found = tx.fetch("SELECT * FROM bf_account WHERE name = :n", {"n": name})
-                # another process may have created it meanwhile
-                row = found[0] if found else self._insert_account(tx, name, budget or Budget(), parent_row)
-        self._check_reopen(row, budget, parent_row)
-        return Account(self, row.id, row.name)
-
-    def _insert_account(self, tx: _WriteTx, name: str, budget: Budget, parent_row) -> object:
-        caps = budget.cap_units()
-        parent_id = parent_row.id if parent_row is not None else None
-        values = dict(name=name, parent_id=parent_id, created_us=now_us(), **{f"cap_{d}": caps[d] for d in DIMENSIONS})
-        (inserted,) = tx.fetch(
-            f"INSERT INTO bf_account ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)}) RETURNING *",
-            values,
-        )
-        definition = json.dumps(
-            {"name": name, "parent_id": parent_id, "caps": {d: u for d, u in caps.items() if u is not None}},
-            sort_keys=True, separators=(",", ":"),
-        )
-        tx.append("open", inserted.id, definition, note=f"account {name}")
-        return inserted
-
-    def _check_reopen(self, row, budget: Budget | None, parent_row) -> None:
-        if row.parent_id != (parent_row.id if parent_row is not None else None):
-            where = "as a root" if parent_row is None else f"under {parent_row.name!r}"
-            raise AccountMismatch(
-                f"account {row.name!r} already exists elsewhere in the tree, not {where}; names are unique in a ledger"
-            )
-        if budget is not None:
-            stored = {d: getattr(row, f"cap_{d}") for d in DIMENSIONS}
-            if stored != budget.cap_units():
-                raise AccountMismatch(
-                    f"account {row.name!r} already exists with budget ({Budget.from_units(stored).describe()}), "
-                    f"not ({budget.describe()}); reopen it without a budget or pick another name"
-                )
-
-    def _account_row(self, name: str):
-        with self._read() as conn:
-            return conn.execute(select(_ACCOUNT).where(_ACCOUNT.c.name == name)).one_or_none()
-
-    def _chain(self, account_id: int, tx: _WriteTx | None = None) -> _Chain:
-        """Ids of the account and its ancestors (self first). Parents never change, so this is cached."""
-        chain = self._chains.get(account_id)
-        if chain is None:
-            ids, names, current = [], {}, account_id
-            sql = "SELECT id, name, parent_id FROM bf_account WHERE id = :i"
-            with (nullcontext() if tx is not None else self._read()) as conn:
-                while current is not None:
-                    if tx is not None:
-                        (row,) = tx.fetch(sql, {"i": current})
-                    else:
-                        row = conn.execute(text(sql), {"i": current}).one()
-                    ids.append(row.id)
-                    names[row.id] = row.name
-                    current = row.parent_id
-            chain = self._chains[account_id] = _Chain(tuple(ids), names)
-        return chain
-
     # ------------------------------------------------------------------ reserve / settle
 
     def _hold(self, tx: _WriteTx, chain: _Chain, units: dict[str, int]) -> None:
@@ -462,63 +306,3 @@ class Ledger:
         for owner in dead:
             self._lease.forget(owner)
         return recovered
-
-    # ------------------------------------------------------------------ reading
-
-    def balance(self, account_id: int) -> AccountBalance:
-        (bal,) = self.balances([account_id])
-        return bal
-
-    def balances(self, account_ids: list[int] | tuple[int, ...]) -> list[AccountBalance]:
-        """Balances of several accounts read in one query (one snapshot), in the order given."""
-        with self._read() as conn:
-            rows = {r.id: r for r in conn.execute(select(_ACCOUNT).where(_ACCOUNT.c.id.in_(account_ids))).all()}
-        out = []
-        for account_id in account_ids:
-            chain = self._chain(account_id)  # cached: names of the account and its ancestors
-            parent = chain.names[chain.ids[1]] if len(chain.ids) > 1 else None
-            out.append(AccountBalance.from_row(rows[account_id], parent))
-        return out
-
-    def accounts(self) -> list[AccountBalance]:
-        with self._read() as conn:
-            rows = conn.execute(select(_ACCOUNT).order_by(_ACCOUNT.c.id)).all()
-        names = {r.id: r.name for r in rows}
-        return [AccountBalance.from_row(r, names.get(r.parent_id)) for r in rows]
-
-    def entries(self, account: str | None = None, limit: int | None = None) -> list[EntryView]:
-        """Journal entries in order (the last `limit` ones if given), optionally for one account only."""
-        with self._read() as conn:
-            names = dict(conn.execute(text("SELECT id, name FROM bf_account")).all())
-            query = select(_ENTRY).order_by(_ENTRY.c.seq.desc() if limit else _ENTRY.c.seq)
-            if account is not None:
-                ids = [i for i, n in names.items() if n == account]
-                if not ids:
-                    raise LedgerMissing(f"no account named {account!r} in this ledger")
-                query = query.where(_ENTRY.c.account_id == ids[0])
-            if limit:
-                query = query.limit(limit)
-            rows = conn.execute(query).all()
-        if limit:
-            rows.reverse()
-        return [EntryView.from_row(r, names.get(r.account_id, f"#{r.account_id}")) for r in rows]
-
-    def overruns(self) -> list[EntryView]:
-        """Every amount billed beyond its reservation (each one a violation of the cap)."""
-        return [e for e in self.entries() if e.kind == "overrun"]
-
-    def verify(self) -> VerifyReport:
-        """Check the hash chain and the chain head; replay the journal and check that balances and open
-        reservations (id, account, owner, amounts) match it, and that no account ever went past its cap."""
-        with self._read() as conn:
-            with conn.begin():  # one snapshot for all reads
-                entries = conn.execute(select(_ENTRY).order_by(_ENTRY.c.seq)).all()
-                head = conn.execute(text("SELECT seq, hash FROM bf_chain_head WHERE id = 1")).one_or_none()
-                accounts = conn.execute(select(_ACCOUNT)).all()
-                open_rows = conn.execute(text("SELECT id, account_id, owner, amounts FROM bf_open_reservation")).all()
-        return verify_entries(entries, head, accounts, open_rows)
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise ValueError(f"account name must be a non-empty string of at most 200 characters, got {name!r}")

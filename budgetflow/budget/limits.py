@@ -66,13 +66,24 @@ def amounts_to_units(amounts: Mapping[str, float]) -> dict[str, int]:
     return out
 
 
+def format_usd(usd: float | None) -> str:
+    """The one way budgetflow writes money: to the micro-dollar, no trailing zeros ($0.039612, $5, $1,234.5);
+    None is "unlimited"."""
+    if usd is None:
+        return "unlimited"
+    text = f"{abs(usd):,.6f}".rstrip("0").rstrip(".")
+    if text in ("0", ""):
+        return "$0" if usd == 0 else ("-$0.000001" if usd < 0 else "$0.000001")  # a non-zero amount never reads $0
+    return ("-$" if usd < 0 else "$") + text
+
+
 def format_amount(dim: str, units: int | None, *, with_unit: bool = True) -> str:
     """Human-readable amount: $0.0031, 1,200 output tokens, 12.5 cpu-seconds (bare numbers without the unit)."""
     if units is None:
         return "unlimited"
     value = from_units(dim, units)
     if dim == "usd":
-        return f"${value:,.9f}".rstrip("0").rstrip(".") if value else "$0"
+        return format_usd(value)
     number = f"{value:,}" if dim in INTEGER_DIMENSIONS else f"{value:,.6f}".rstrip("0").rstrip(".")
     if not with_unit:
         return number

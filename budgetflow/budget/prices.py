@@ -16,177 +16,19 @@ Two questions are answered here, and only here:
 from __future__ import annotations
 
 import math
-import os
-import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from .errors import UnpricedModel
+from .litellm_map import _litellm_price
+from .price_rates import ModelPrice, PriceTier, Rates
 
-_RATE_NAMES = ("input", "output", "cached_input", "cache_write", "cache_write_1h", "cache_write_12h",
-               "reasoning", "input_audio", "input_image", "output_audio", "output_image")
+__all__ = ["SANDBOX_CPU", "ModelPrice", "PriceBook", "PriceTier", "Rates"]
 
-
-def _check_rate(value: float | None, name: str) -> float | None:
-    if value is not None and (math.isnan(value) or math.isinf(value) or value < 0):
-        raise ValueError(f"price {name} must be a finite number ≥ 0, got {value}")
-    return value
-
-
-def _per_token_table(table: Mapping[str, Any]) -> dict[str, Any]:
-    """`<kind>_per_million` → `<kind>_per_token` for every token rate."""
-    values = dict(table)
-    for kind in _RATE_NAMES:
-        key = f"{kind}_per_million"
-        if key in values:
-            values[f"{kind}_per_token"] = float(values.pop(key)) * 1e-6
-    return values
-
-
-class PriceTier(BaseModel):
-    """Rates that apply to a whole request once its prompt has more than `above_input_tokens` tokens (providers pick
-    the tier by prompt size and bill every token of the request at it, e.g. "above 200k tokens"). A rate left None
-    keeps the rate of the tier below."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    above_input_tokens: int
-    input_per_token: float | None = None
-    output_per_token: float | None = None
-    cached_input_per_token: float | None = None
-    cache_write_per_token: float | None = None
-    cache_write_1h_per_token: float | None = None
-    cache_write_12h_per_token: float | None = None
-    reasoning_per_token: float | None = None
-    input_audio_per_token: float | None = None
-    input_image_per_token: float | None = None
-    output_audio_per_token: float | None = None
-    output_image_per_token: float | None = None
-
-    @field_validator("above_input_tokens")
-    @classmethod
-    def _threshold(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"above_input_tokens must be ≥ 0, got {value}")
-        return value
-
-    @field_validator(*(f"{k}_per_token" for k in _RATE_NAMES))
-    @classmethod
-    def _non_negative(cls, value, info):
-        return _check_rate(value, info.field_name)
-
-
-class ModelPrice(BaseModel):
-    """Prices of one model, in USD. Token prices are per token; engine-time prices per second; `per_request` is a
-    flat fee per call. A token rate left None is billed like its parent kind (cached input and cache writes like
-    input, 1h/12h cache writes like cache writes, reasoning like output, audio/image tokens like input/output)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    input_per_token: float = 0.0
-    output_per_token: float = 0.0
-    cached_input_per_token: float | None = None
-    cache_write_per_token: float | None = None
-    cache_write_1h_per_token: float | None = None
-    cache_write_12h_per_token: float | None = None
-    reasoning_per_token: float | None = None
-    input_audio_per_token: float | None = None
-    input_image_per_token: float | None = None
-    output_audio_per_token: float | None = None
-    output_image_per_token: float | None = None
-    tiers: tuple[PriceTier, ...] = ()
-    per_request: float = 0.0
-    cpu_second: float = 0.0
-    gpu_second: float = 0.0
-    source: str = "override"
-
-    @field_validator(*(f"{k}_per_token" for k in _RATE_NAMES), "per_request", "cpu_second", "gpu_second")
-    @classmethod
-    def _non_negative(cls, value, info):
-        return _check_rate(value, info.field_name)
-
-    @field_validator("tiers")
-    @classmethod
-    def _sorted_tiers(cls, tiers: tuple[PriceTier, ...]) -> tuple[PriceTier, ...]:
-        thresholds = [t.above_input_tokens for t in tiers]
-        if len(set(thresholds)) != len(thresholds):
-            raise ValueError(f"two price tiers share a threshold: {sorted(thresholds)}")
-        return tuple(sorted(tiers, key=lambda t: t.above_input_tokens))
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], source: str) -> "ModelPrice":
-        """Build from a TOML-style table that may use per-million-token and per-hour units (tiers too)."""
-        values = _per_token_table(table)
-        if "tiers" in values:
-            values["tiers"] = tuple(_per_token_table(t) for t in values["tiers"])
-        for kind in ("cpu", "gpu"):
-            if f"{kind}_hour" in values:
-                values[f"{kind}_second"] = float(values.pop(f"{kind}_hour")) / 3600
-        return cls(**values, source=source)
-
-    def has_positive_rate(self) -> bool:
-        """Whether anything at all costs money under this price."""
-        rates = [self.per_request, self.cpu_second, self.gpu_second]
-        for holder in (self, *self.tiers):
-            rates += [getattr(holder, f"{k}_per_token") or 0.0 for k in _RATE_NAMES]
-        return any(r > 0 for r in rates)
-
-    def rates(self, input_tokens: int) -> "Rates":
-        """The per-token rates that bill a request whose prompt has `input_tokens` tokens."""
-        chosen = {k: getattr(self, f"{k}_per_token") for k in _RATE_NAMES}
-        for tier in self.tiers:  # ascending: the highest threshold the prompt exceeds wins, field by field
-            if input_tokens > tier.above_input_tokens:
-                chosen.update({k: v for k in _RATE_NAMES if (v := getattr(tier, f"{k}_per_token")) is not None})
-        return Rates.resolve(chosen)
-
-    def reachable_rates(self, max_input_tokens: int) -> list["Rates"]:
-        """The rates of every tier a prompt of at most `max_input_tokens` tokens can land in."""
-        points = [0] + [t.above_input_tokens + 1 for t in self.tiers if t.above_input_tokens < max_input_tokens]
-        return [self.rates(p) for p in points]
-
-
-@dataclass(frozen=True)
-class Rates:
-    """One tier's per-token rates, every fallback resolved."""
-
-    input: float
-    output: float
-    cached_input: float
-    cache_write: float
-    cache_write_1h: float
-    cache_write_12h: float
-    reasoning: float
-    input_audio: float
-    input_image: float
-    output_audio: float
-    output_image: float
-
-    @classmethod
-    def resolve(cls, r: Mapping[str, float | None]) -> "Rates":
-        inp, out = r["input"] or 0.0, r["output"] or 0.0
-        write = inp if r["cache_write"] is None else r["cache_write"]
-
-        def pick(value: float | None, default: float) -> float:
-            return default if value is None else value
-
-        return cls(input=inp, output=out, cached_input=pick(r["cached_input"], inp), cache_write=write,
-                   cache_write_1h=pick(r["cache_write_1h"], write), cache_write_12h=pick(r["cache_write_12h"], write),
-                   reasoning=pick(r["reasoning"], out), input_audio=pick(r["input_audio"], inp),
-                   input_image=pick(r["input_image"], inp), output_audio=pick(r["output_audio"], out),
-                   output_image=pick(r["output_image"], out))
-
-    @property
-    def highest_input_side(self) -> float:
-        return max(self.input, self.cached_input, self.cache_write, self.cache_write_1h, self.cache_write_12h,
-                   self.input_audio, self.input_image)
-
-    @property
-    def highest_output_side(self) -> float:
-        return max(self.output, self.reasoning, self.output_audio, self.output_image)
+# The PriceBook entry that prices sandbox CPU time (test runs, tool runs): `book.set(SANDBOX_CPU, cpu_hour=...)`.
+# Unpriced, sandbox runs are still capped (and charged) in CPU-seconds, but cost no dollars.
+SANDBOX_CPU = "sandbox"
 
 
 class PriceBook:
@@ -261,6 +103,21 @@ class PriceBook:
             except ValueError as err:
                 raise ValueError(f"price file {path}, model {model!r}: {err}") from None
         return book
+
+    def has(self, name: str) -> bool:
+        """Whether `name` has a price of its own (an override or a positive LiteLLM entry), without refusing."""
+        try:
+            self.price(name)
+            return True
+        except UnpricedModel:
+            return False
+
+    def per_second(self, name: str, device: str = "cpu") -> float:
+        """USD per engine- or sandbox-second on `device` of the entry `name`; 0 where it has none."""
+        if not self.has(name):
+            return 0.0
+        p = self.price(name)
+        return p.gpu_second if device == "gpu" else p.cpu_second
 
     def price(self, model: str) -> ModelPrice:
         """The model's prices, or UnpricedModel if nobody knows them and free use was not allowed."""
@@ -355,97 +212,3 @@ class PriceBook:
         tokens = max(input_tokens * r.highest_input_side + output_tokens * r.highest_output_side
                      for r in p.reachable_rates(input_tokens))
         return tokens + requests * p.per_request + cpu_seconds * p.cpu_second + gpu_seconds * p.gpu_second
-
-
-# ---------------------------------------------------------------------------------------------------------- LiteLLM
-
-# LiteLLM cost-map key → ModelPrice rate name, for the keys that price a standard (not batch / flex / priority) chat
-# request. A key may also carry an `_above_<N>[k]_tokens` suffix: the rate of the tier past N prompt tokens.
-_LITELLM_KEYS = {
-    "input_cost_per_token": "input",
-    "output_cost_per_token": "output",
-    "cache_read_input_token_cost": "cached_input",
-    "cache_creation_input_token_cost": "cache_write",
-    "cache_creation_input_token_cost_above_1hr": "cache_write_1h",
-    "cache_creation_input_token_cost_above_12hr": "cache_write_12h",
-    "output_cost_per_reasoning_token": "reasoning",
-    "input_cost_per_audio_token": "input_audio",
-    "input_cost_per_image_token": "input_image",
-    "output_cost_per_audio_token": "output_audio",
-    "output_cost_per_image_token": "output_image",
-}
-_TIER_KEY = re.compile(r"^(?P<base>.+)_above_(?P<n>\d+)(?P<k>k?)_tokens$")
-# LiteLLM bills xAI's higher tier from the threshold itself (>=), everyone else's past it (>)
-_INCLUSIVE_THRESHOLD_PROVIDERS = {"xai"}
-
-_LITELLM_CACHE: dict[str, tuple[ModelPrice | None, bool]] = {}
-
-
-def _rate(value: Any) -> float | None:
-    try:
-        rate = float(value)
-    except (TypeError, ValueError):
-        return None
-    return rate if math.isfinite(rate) and rate >= 0 else None
-
-
-def _from_litellm_entry(info: Mapping[str, Any]) -> ModelPrice | None:
-    """A ModelPrice from one map entry, or None if its input or output rate is missing or $0 (unknown)."""
-    base: dict[str, float] = {}
-    tiers: dict[int, dict[str, float]] = {}
-    inclusive = info.get("litellm_provider") in _INCLUSIVE_THRESHOLD_PROVIDERS
-    for key, value in info.items():
-        rate = _rate(value)
-        if rate is None:
-            continue
-        if key in _LITELLM_KEYS:
-            base[_LITELLM_KEYS[key]] = rate
-        elif (m := _TIER_KEY.match(key)) and m["base"] in _LITELLM_KEYS:
-            threshold = int(m["n"]) * (1000 if m["k"] else 1) - (1 if inclusive else 0)
-            tiers.setdefault(threshold, {})[_LITELLM_KEYS[m["base"]]] = rate
-    # `tiered_pricing`: ranges (start, end] of prompt tokens, all-or-nothing; a tier's missing cache rates are its
-    # input rate (LiteLLM's rule), its missing output rate the model's own
-    for tier in info.get("tiered_pricing") or []:
-        try:
-            start = int(float(tier["range"][0]))
-        except (KeyError, TypeError, ValueError, IndexError):
-            continue
-        rates = {_LITELLM_KEYS[k]: r for k, v in tier.items() if k in _LITELLM_KEYS and (r := _rate(v)) is not None}
-        if "input" in rates:
-            rates.setdefault("cached_input", rates["input"])
-            rates.setdefault("cache_write", rates["input"])
-        if start <= 0:
-            base.update(rates)
-        else:
-            tiers.setdefault(start, {}).update(rates)
-    if not base.get("input") or not base.get("output"):
-        return None
-    return ModelPrice(
-        **{f"{k}_per_token": v for k, v in base.items()},
-        per_request=_rate(info.get("input_cost_per_request")) or 0.0,
-        tiers=tuple(PriceTier(above_input_tokens=n, **{f"{k}_per_token": v for k, v in r.items()})
-                    for n, r in tiers.items()),
-        source="litellm",
-    )
-
-
-def _litellm_price(model: str) -> tuple[ModelPrice | None, bool]:
-    """(price, whether the map lists the model with a $0 or missing rate)."""
-    if model in _LITELLM_CACHE:
-        return _LITELLM_CACHE[model]
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the map over the network
-    os.environ.setdefault("LITELLM_TELEMETRY", "False")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    info = litellm.model_cost.get(model)
-    if info is None:
-        try:
-            info = litellm.get_model_info(model)
-        except Exception:  # LiteLLM raises several types for "not mapped"
-            info = None
-    price = _from_litellm_entry(info) if info else None
-    result = (price, bool(info) and price is None)
-    _LITELLM_CACHE[model] = result
-    return result

@@ -31,6 +31,12 @@ class AccountBalance(BaseModel):
             cap_units=caps, reserved_units=reserved, committed_units=committed,
         )
 
+    @property
+    def left(self) -> Amounts:
+        """What this account alone may still reserve (its cap less what it committed and holds); uncapped
+        quantities read 0 here — use `Account.remaining()` for the tightest cap above."""
+        return Amounts.from_units({d: max(0, h) for d, h in self.headroom_units().items() if h is not None})
+
     def headroom_units(self) -> dict[str, int | None]:
         return {
             d: None if cap is None else cap - self.committed_units[d] - self.reserved_units[d]
@@ -68,3 +74,43 @@ class RecoveredReservation(BaseModel):
     account: str
     owner: str
     charged: Amounts
+
+
+class SpendIndex:
+    """Spend split by part, for many accounts from one ledger read: `parts(name)` is {"total": the account's spend,
+    "<part>": each direct sub-account `<name>/<part>` (its full name when named otherwise), "direct": what was
+    charged on the account itself, if anything}. The one way a task's spend is read."""
+
+    def __init__(self, balances: list[AccountBalance]):
+        self.by_name = {b.name: b for b in balances}
+        self.children: dict[str | None, list[AccountBalance]] = {}
+        for b in balances:
+            self.children.setdefault(b.parent, []).append(b)
+
+    def parts(self, name: str) -> dict[str, Amounts]:
+        mine = self.by_name.get(name)
+        if mine is None:
+            return {}
+        out: dict[str, Amounts] = {"total": mine.committed}
+        rest = dict(mine.committed_units)
+        for child in self.children.get(name, []):
+            part = child.name.removeprefix(name + "/").split("/", 1)[0] or child.name
+            out[part] = child.committed
+            for d, u in child.committed_units.items():
+                rest[d] -= u
+        if any(u > 0 for u in rest.values()):
+            out["direct"] = Amounts.from_units({d: max(u, 0) for d, u in rest.items()})
+        return out
+
+
+def usd_share(holder: AccountBalance, open_children: list[AccountBalance], weight: int, among: int) -> Budget:
+    """An equal-share cap in dollars: of what `holder` has not spent and has not already promised to its still-open
+    children (each child's cap less its spend), the part `weight / among`, rounded down (a share never promises
+    money that is not there). Uncapped holder: no cap."""
+    cap = holder.cap_units["usd"]
+    if cap is None:
+        return Budget()
+    promised = sum(max(0, c.cap_units["usd"] - c.committed_units["usd"]) for c in open_children
+                   if c.cap_units["usd"] is not None)
+    free = max(0, cap - holder.committed_units["usd"] - promised)
+    return Budget.from_units({"usd": free * weight // max(1, among)})

@@ -4,14 +4,24 @@ on the budget ledger."""
 from .clock import EngineClock
 from .metering import LLMError, reserve_call
 from .models import LOCAL_MODELS, ModelNotAvailable, prepare
+from .preflight import (
+    ModelCheckError,
+    ProviderUnreachable,
+    check_model,
+    local_model_status,
+    probe_model,
+    verify_local_model,
+)
 from .registry import get_llm, shutdown
 from .remote import LiteLLMModel
-from .server import ServerError, VLLMServer
+from .prompt_bound import IMAGE_TOKENS, UnboundedPrompt, prompt_token_bound
+from .server import OFFLINE_ENV, ServerError, VLLMServer
 from .types import LLM, Completion, Generation, Scored, TokenLogprob, Usage
 from .vllm_engine import VLLMEngine
 
 __all__ = [
-    "LLM", "LOCAL_MODELS", "Completion", "EngineClock", "Generation", "LLMError", "LiteLLMModel",
-    "ModelNotAvailable", "Scored", "ServerError", "TokenLogprob", "Usage", "VLLMEngine", "VLLMServer", "get_llm",
-    "prepare", "reserve_call", "shutdown",
+    "IMAGE_TOKENS", "LLM", "LOCAL_MODELS", "OFFLINE_ENV", "UnboundedPrompt", "prompt_token_bound", "Completion", "EngineClock", "Generation", "LLMError", "LiteLLMModel",
+    "ModelCheckError", "ModelNotAvailable", "ProviderUnreachable", "Scored", "ServerError", "TokenLogprob", "Usage",
+    "VLLMEngine", "VLLMServer", "check_model", "get_llm", "local_model_status", "prepare", "probe_model",
+    "reserve_call", "shutdown", "verify_local_model",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..budget import Account, BudgetExceeded, Reservation
-from ..budget.limits import amounts_to_units
+from ..budget import amounts_to_units
 
 Worst = Callable[[int], dict[str, float]]  # max_tokens → worst-case amounts; non-decreasing in max_tokens
 

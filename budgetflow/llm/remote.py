@@ -186,9 +186,9 @@ class LiteLLMModel:
     ) -> Generation:
         """`max_tokens` bounds everything generated per choice, reasoning included (sent as max_completion_tokens).
         `tools`, `tool_choice` and `response_format` go to the provider as given and are counted in the prompt."""
-        from .vllm_engine import _validate
+        from .wire import validate
 
-        _validate(n, max_tokens, temperature, top_p, logprobs)
+        validate(n, max_tokens, temperature, top_p, logprobs)
         fields = self._request_fields(tools, tool_choice, response_format)
         prompt_tokens = self._bound(prompt, fields, stop)  # the same for every target: it bounds any tokenizer
         attempts, notes, last_error = 0, [], None

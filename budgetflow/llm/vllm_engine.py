@@ -12,16 +12,14 @@ engine whose device has no price is refused, so no device runs free by accident.
 from __future__ import annotations
 
 import json
-import math
 import threading
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
 from ..budget import Account, BudgetExceeded, PriceBook, UnpricedModel
-from ..budget.limits import to_units
+from ..budget import to_units
 from . import calibration
 from .calibration import Throughput
 from .clock import EngineClock
@@ -29,6 +27,7 @@ from .metering import CallPlan, LLMError, reserve_call
 from .server import VLLMServer
 from .types import Completion, Generation, Prompt, Scored, TokenLogprob, Usage
 from .watchdog import HoldWatchdog
+from .wire import Connection, Rejected, absorb, sse_events, validate
 
 
 class VLLMEngine:
@@ -156,7 +155,7 @@ class VLLMEngine:
         Returns (engine-seconds it used, whether it was cut)."""
         body = {"model": self.served_model, "prompt": prompt, "n": n, "max_tokens": max_tokens,
                 "ignore_eos": True, "temperature": 1.0, "logprobs": 1, "stream": True}
-        key, conn = object(), _Connection()
+        key, conn = object(), Connection()
         self.clock.start(key, n)
         watched = self.watchdog.watch(key, hold, margin=min(0.5, hold / 10), extend=lambda s: 0.0,
                                       cut=self._cutter(key, conn))
@@ -164,7 +163,7 @@ class VLLMEngine:
             with self._http.stream("POST", f"{self.base_url}/completions", json=body,
                                    extensions={"trace": conn.trace}) as resp:
                 resp.raise_for_status()
-                for _ in _sse(resp.iter_lines()):
+                for _ in sse_events(resp.iter_lines()):
                     pass
         except (httpx.HTTPError, OSError):
             if not watched.was_cut:
@@ -174,7 +173,7 @@ class VLLMEngine:
             seconds = self.clock.finish(key)
         return seconds, watched.was_cut
 
-    def _cutter(self, key: object, conn: "_Connection"):
+    def _cutter(self, key: object, conn: Connection):
         """Stop the meter of request `key` and shut its connection (vLLM aborts a request whose client is gone)."""
         def cut() -> None:
             try:
@@ -199,7 +198,7 @@ class VLLMEngine:
         logprobs: int | None = None,
         min_tokens: int = 1,
     ) -> Generation:
-        _validate(n, max_tokens, temperature, top_p, logprobs)
+        validate(n, max_tokens, temperature, top_p, logprobs)
         prompt_tokens = self.count_tokens(prompt)
         room = self.max_model_len - prompt_tokens
         if room < max(1, min_tokens):
@@ -238,7 +237,7 @@ class VLLMEngine:
         return max(0.05, 2 * self.throughput.step(n) * self.throughput.drift)
 
     def _run(self, body: dict, chat: bool, plan: CallPlan, prompt_tokens: int, n: int, asked: int) -> Generation:
-        key, conn = object(), _Connection()
+        key, conn = object(), Connection()
         texts = [[] for _ in range(n)]
         lps: list[list[TokenLogprob]] = [[] for _ in range(n)]
         finish: list[str | None] = [None] * n
@@ -253,21 +252,21 @@ class VLLMEngine:
                 sent = True
                 if resp.status_code != 200:
                     detail = resp.read().decode(errors="replace")[:500]
-                    raise _Rejected(resp.status_code, detail)
+                    raise Rejected(resp.status_code, detail)
                 try:
-                    for chunk in _sse(resp.iter_lines()):
+                    for chunk in sse_events(resp.iter_lines()):
                         if chunk.get("usage"):
                             usage = chunk["usage"]
                         for choice in chunk.get("choices", []):
                             i = choice["index"]
-                            _absorb(choice, chat, texts[i], lps[i])
+                            absorb(choice, chat, texts[i], lps[i])
                             if choice.get("finish_reason") and finish[i] is None:
                                 finish[i] = choice["finish_reason"]
                                 self.clock.set_weight(key, sum(f is None for f in finish))
                 except (httpx.HTTPError, OSError, json.JSONDecodeError):
                     if not watched.was_cut:
                         raise
-        except _Rejected as rejected:
+        except Rejected as rejected:
             self.watchdog.unwatch(key)
             self.clock.finish(key)
             plan.reservation.release()  # the engine refused it: nothing was generated
@@ -349,7 +348,7 @@ class VLLMEngine:
         notes = self.calibrate(account)
         plan = reserve_call(account, self._worst(full_tokens, 1), 1, 1)
         plan.notes[:0] = notes
-        key, conn = object(), _Connection()
+        key, conn = object(), Connection()
         self.clock.start(key, 1)
         watched = self.watchdog.watch(key, plan.worst[self.time_dimension], margin=self._margin(1),
                                       extend=self._extender(plan), cut=self._cutter(key, conn))
@@ -382,73 +381,3 @@ class VLLMEngine:
 
     def close(self) -> None:
         self._http.close()
-
-
-class _Connection:
-    """The socket of one request, caught as httpx opens it, so that the watchdog's thread can shut it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sock = None
-        self._shut = False
-
-    def trace(self, event: str, info: dict) -> None:
-        if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
-            with self._lock:
-                self._sock = info["return_value"].get_extra_info("socket")
-                if self._shut:  # cut before the connection was even open
-                    self._shutdown()
-
-    def shut(self) -> None:
-        with self._lock:
-            self._shut = True
-            self._shutdown()
-
-    def _shutdown(self) -> None:
-        try:
-            if self._sock is not None:
-                self._sock.shutdown(2)
-        except OSError:
-            pass
-
-
-class _Rejected(Exception):
-    def __init__(self, status: int, detail: str):
-        self.status, self.detail = status, detail
-
-
-def _validate(n: int, max_tokens: int, temperature: float, top_p: float, logprobs: int | None) -> None:
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(max_tokens, int) or max_tokens < 1:
-        raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    if not (temperature >= 0 and math.isfinite(temperature)):
-        raise ValueError(f"temperature must be ≥ 0, got {temperature!r}")
-    if not (0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    if logprobs is not None and not (0 <= logprobs <= 20):
-        raise ValueError(f"logprobs (top alternatives per token) must be between 0 and 20, got {logprobs!r}")
-
-
-def _sse(lines: Iterator[str]) -> Iterator[dict]:
-    for line in lines:
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        yield json.loads(data)
-
-
-def _absorb(choice: dict, chat: bool, text: list[str], lps: list[TokenLogprob]) -> None:
-    if chat:
-        text.append((choice.get("delta") or {}).get("content") or "")
-        for item in ((choice.get("logprobs") or {}).get("content") or []):
-            top = {t["token"]: t["logprob"] for t in item.get("top_logprobs") or []}
-            lps.append(TokenLogprob(token=item["token"], logprob=item["logprob"], top=top))
-    else:
-        text.append(choice.get("text") or "")
-        lp = choice.get("logprobs") or {}
-        tops = lp.get("top_logprobs") or [None] * len(lp.get("tokens") or [])
-        for token, logprob, top in zip(lp.get("tokens") or [], lp.get("token_logprobs") or [], tops):
-            lps.append(TokenLogprob(token=token, logprob=logprob if logprob is not None else 0.0, top=top or {}))

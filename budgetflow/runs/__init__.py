@@ -10,16 +10,18 @@ recorded the moment it finishes, resumable after a kill, on local threads or a R
 """
 
 from .config import RunConfig, RunConfigError, SearchSettings, load_config
+from .executor_ray import RayUnavailable
 from .policy import Job, Planner
 from .records import JobResult, TaskArtifacts, TaskRecord
 from .report import build_report
-from .runner import RunSummary, prepare_run, run_batch
-from .solvers import STRATEGIES, StrategyError
+from .runner import RunStartError, RunSummary, prepare_run, run_batch
+from .solving import StrategyError, known_strategies, solver_help
 from .sources import BUILTIN, SourceError, load_source
 from .store import RunDir
 
 __all__ = [
-    "BUILTIN", "Job", "JobResult", "Planner", "RunConfig", "RunConfigError", "RunDir", "RunSummary", "STRATEGIES",
+    "BUILTIN", "Job", "JobResult", "Planner", "RayUnavailable", "RunConfig", "RunConfigError", "RunDir",
+    "RunStartError", "RunSummary",
     "SearchSettings", "SourceError", "StrategyError", "TaskArtifacts", "TaskRecord", "build_report", "load_config",
-    "load_source", "prepare_run", "run_batch",
+    "known_strategies", "load_source", "prepare_run", "run_batch", "solver_help",
 ]

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 RUN_FILE = "run.json"
 
@@ -30,7 +30,7 @@ class SearchSettings(BaseModel):
     wave_size: int = Field(1, ge=1)  # samples per model call
     max_tokens: int = Field(384, ge=1)
     temperature: float = Field(0.8, ge=0)
-    chunk: int = Field(8, ge=1)  # allocate policy: tasks that share one allocation
+    chunk: int = Field(8, ge=1)  # allocate policy: tasks that share one allocation (no solver setting)
 
 
 class RunConfig(BaseModel):
@@ -42,7 +42,9 @@ class RunConfig(BaseModel):
     limit: int | None = Field(None, ge=1)
     model: str
     budget_usd: float = Field(gt=0)
-    strategy: str | None = None  # None: the default for each task kind (code: sample, math: majority, repo: graph)
+    strategy: str | None = None  # a registered solver (or the allocate policy); None: each task kind's default
+    solver_options: dict = Field(default_factory=dict)  # --set KEY=VALUE: settings of the solver beyond the flags
+    plugins: list[str] = Field(default_factory=list)  # --plugin: modules / .py files every worker loads first
     policy: Literal["equal", "allocate"] = "equal"
     search: SearchSettings = Field(default_factory=SearchSettings)
     name: str = Field(min_length=1, max_length=80)  # the run's ledger account; tasks are <name>/task/<id>
@@ -51,14 +53,23 @@ class RunConfig(BaseModel):
     prices: dict[str, dict] = Field(default_factory=dict)  # price overrides: model → ModelPrice fields
     price_note: str | None = None  # set when a default price was applied
     engine_options: dict = Field(default_factory=dict)  # passed to get_llm (e.g. max_model_len for local models)
-    sandbox: Literal["process", "docker", "auto"] = "process"
-    sandbox_cpu_hour: float = Field(0.0, ge=0)  # USD per CPU-hour of sandbox runs (0: capped in CPU-seconds only)
+    sandbox: str = "process"  # a registered sandbox backend, or auto
+    sandbox_cpu_hour: float = Field(0.0, ge=0)  # kept for run.json files of earlier versions; prices hold it now
     concurrency: int = Field(1, ge=1)
     executor: Literal["local", "ray"] = "local"
     address: str | None = None  # Ray cluster address (executor ray)
     ray_num_cpus: float = Field(1.0, ge=0)  # CPUs each Ray worker actor asks for
     created: float = Field(default_factory=time.time)
     version: str = ""
+
+    @field_validator("sandbox")
+    @classmethod
+    def _known_sandbox(cls, value: str) -> str:
+        from ..sandbox import sandbox_kinds
+
+        if value not in sandbox_kinds():
+            raise ValueError(f"unknown sandbox backend {value!r}; use one of: {', '.join(sandbox_kinds())}")
+        return value
 
     @property
     def run_account(self) -> str:
@@ -94,7 +105,15 @@ def save_config(config: RunConfig, out: str | os.PathLike[str]) -> Path:
 def load_config(out: str | os.PathLike[str]) -> RunConfig:
     path = Path(out) / RUN_FILE
     try:
-        return RunConfig.model_validate(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        from .._registry import load_plugins
+
+        for spec in data.get("plugins", []) if isinstance(data, dict) else []:
+            try:  # the run's own solvers and backends, before its settings are checked against them
+                load_plugins(spec)
+            except ImportError as err:
+                raise RunConfigError(f"{path}: the run's plugin cannot be loaded: {err}") from None
+        return RunConfig.model_validate(data)
     except FileNotFoundError:
         raise RunConfigError(f"{out} holds no run to resume (no {RUN_FILE}); start one without --resume") from None
     except (ValueError, ValidationError) as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..llm.server import OFFLINE_ENV
+from ..llm import OFFLINE_ENV
 from .config import RunConfig
 from .policy import Job
 from .records import JobResult

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from ..budget import Budget, Ledger
-from ..budget.limits import UNITS
+from ..budget import Ledger, usd_share
+from ..tasks import Task, kind_of, task_to_dict
 from .config import RunConfig
-from .sources import Task, dump_task, task_id, task_kind
 
 
 class Job(BaseModel):
@@ -49,17 +48,17 @@ class Unit(BaseModel):
 def plan_units(config: RunConfig, tasks: list[Task]) -> list[Unit]:
     """Every unit of the run (finished or not), in source order."""
     if config.policy == "equal":
-        return [Unit(task_ids=[task_id(t)]) for t in tasks]
+        return [Unit(task_ids=[t.task_id]) for t in tasks]
     units: list[Unit] = []
-    code = [t for t in tasks if task_kind(t) == "code"]
+    code = [t for t in tasks if kind_of(t) == "code"]
     chunks: dict[int, Unit] = {}
     for i, t in enumerate(code):
         k = i // config.search.chunk
         if k not in chunks:
             chunks[k] = Unit(task_ids=[], chunk=k)
             units.append(chunks[k])
-        chunks[k].task_ids.append(task_id(t))
-    units += [Unit(task_ids=[task_id(t)]) for t in tasks if task_kind(t) != "code"]
+        chunks[k].task_ids.append(t.task_id)
+    units += [Unit(task_ids=[t.task_id]) for t in tasks if kind_of(t) != "code"]
     return units
 
 
@@ -69,7 +68,7 @@ class Planner:
     def __init__(self, ledger: Ledger, config: RunConfig, tasks: list[Task]):
         self.ledger = ledger
         self.config = config
-        self.tasks = {task_id(t): t for t in tasks}
+        self.tasks = {t.task_id: t for t in tasks}
         self.units = plan_units(config, tasks)
         self.run = ledger.account(config.run_account)
         self.scoring = ledger.account(config.scoring_account)
@@ -89,37 +88,32 @@ class Planner:
                 out.append(u.model_copy(update={"task_ids": left}))
         return out
 
-    def free_units(self, finished: set[str]) -> tuple[int, int, set[str]]:
-        """(free nano-dollars, tasks of units whose account is not open yet, names of the accounts that exist), from
-        one ledger snapshot."""
+    def _open_units(self, finished: set[str]) -> tuple[dict, list, int]:
+        """(balances by name, balances of units whose account is open, tasks of units not opened yet), from one
+        ledger snapshot."""
         balances = {b.name: b for b in self.ledger.accounts()}
-        run = balances[self.config.run_account]
-        cap = run.cap_units["usd"]
-        outstanding = 0
-        unopened = 0
+        opened, unopened = [], 0
         for unit in self.units:
             if all(i in finished for i in unit.task_ids):
                 continue
             bal = balances.get(self.unit_account(unit))
             if bal is None:
                 unopened += len([i for i in unit.task_ids if i not in finished])
-            elif bal.cap_units["usd"] is not None:
-                outstanding += max(0, bal.cap_units["usd"] - bal.committed_units["usd"])
-        free = max(0, cap - run.committed_units["usd"] - outstanding)
-        return free, unopened, set(balances)
+            else:
+                opened.append(bal)
+        return balances, opened, unopened
 
     def open(self, unit: Unit, finished: set[str]) -> Job:
         """Create (or reopen) the unit's accounts and return the job to dispatch."""
         name = self.unit_account(unit)
-        free, unopened, existing = self.free_units(finished)
-        resumed = name in existing
+        balances, opened, unopened = self._open_units(finished)
+        resumed = name in balances
         if resumed:
             account = self.ledger.account(name, parent=self.run)
-            cap_units = account.balance().cap_units["usd"]
+            cap = balances[name].budget
         else:
-            weight = len(unit.task_ids)
-            cap_units = free * weight // max(1, unopened)
-            account = self.run.child(name, Budget.from_units({"usd": cap_units}))
+            cap = usd_share(balances[self.config.run_account], opened, len(unit.task_ids), unopened)
+            account = self.run.child(name, cap)
         accounts, scoring = [], []
         for tid in unit.task_ids:
             task_name = self.config.task_account(tid)
@@ -127,8 +121,7 @@ class Planner:
                 account.child(task_name)  # under the chunk: search.allocate reopens it by this name
             accounts.append(task_name)
             scoring.append(self.scoring.child(self.config.scoring_child(tid)).name)
-        job = Job(index=self._next, tasks=[dump_task(self.tasks[i]) for i in unit.task_ids], accounts=accounts,
-                  scoring=scoring, chunk=name if unit.chunk is not None else None,
-                  cap_usd=None if cap_units is None else cap_units / UNITS["usd"], resumed=resumed)
+        job = Job(index=self._next, tasks=[task_to_dict(self.tasks[i]) for i in unit.task_ids], accounts=accounts,
+                  scoring=scoring, chunk=name if unit.chunk is not None else None, cap_usd=cap.usd, resumed=resumed)
         self._next += 1
         return job

@@ -12,12 +12,12 @@ import datetime as dt
 import html
 import io
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..budget import Amounts, Ledger
+from ..budget import Amounts, Ledger, SpendIndex, format_usd
 from .config import RunConfig, load_config
 from .records import TaskRecord
-from .spend import children_index, split_spend
 from .store import RunDir, atomic_write
 
 _CSS = """
@@ -37,8 +37,6 @@ border-radius:6px;margin:6px 0}
 """
 
 
-def _money(x: float) -> str:
-    return f"${x:,.6f}" if x < 0.01 else f"${x:,.4f}"
 
 
 def _png(fig) -> str:
@@ -106,12 +104,60 @@ def _ledger_view(config: RunConfig, ledger: Ledger | None, url: str | None):
             ledger = own = Ledger(url or config.ledger, create=False, recover=False)
         balances = ledger.accounts()
         check = ledger.verify()
-        return {b.name: b for b in balances}, children_index(balances), check.summary(), check.ok
+        return {b.name: b for b in balances}, SpendIndex(balances), check.summary(), check.ok
     except Exception as err:  # the report still shows results.jsonl
         return None, None, f"ledger not readable: {type(err).__name__}: {err}", False
     finally:
         if own is not None:
             own.close()
+
+
+@dataclass
+class _Totals:
+    """What the report shows, gathered once: spend by task, agent and model (from the ledger when it can be read,
+    else from the result lines), the run's and scoring's totals, and the counts."""
+
+    task_usd: dict[str, float] = field(default_factory=dict)
+    by_agent: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    agent_amounts: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    by_model: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    split: dict[str, dict[str, Amounts]] = field(default_factory=dict)
+    spent: float = 0.0
+    held: float = 0.0
+    left: float = 0.0
+    scoring_usd: float = 0.0
+    scoring_cpu: float = 0.0
+    total: int = 0
+    solved: int = 0
+    scored: int = 0
+
+
+def _aggregate(config: RunConfig, store: RunDir, records: list[TaskRecord], balances, children) -> _Totals:
+    t = _Totals()
+    for r in records:
+        parts = children.parts(r.account) if children is not None else {}
+        if parts:
+            t.split[r.id] = parts
+        spend = {k: v.model_dump() for k, v in parts.items()} if parts else r.spend
+        t.task_usd[r.id] = parts["total"].usd if parts else r.usd
+        for agent, amounts in spend.items():
+            if agent != "total":
+                t.by_agent[agent] += amounts.get("usd", 0.0)
+                for k, v in amounts.items():
+                    t.agent_amounts[agent][k] += v
+        t.by_model[r.model] += t.task_usd[r.id]
+    run_bal = balances.get(config.run_account) if balances else None
+    scoring_bal = balances.get(config.scoring_account) if balances else None
+    t.spent = run_bal.committed.usd if run_bal else sum(t.task_usd.values())
+    t.held = run_bal.reserved.usd if run_bal else 0.0
+    t.left = run_bal.left.usd if run_bal else max(0.0, config.budget_usd - t.spent)
+    t.scoring_usd = scoring_bal.committed.usd if scoring_bal else sum(r.scoring.get("usd", 0.0) for r in records)
+    t.scoring_cpu = scoring_bal.committed.cpu_seconds if scoring_bal else sum(
+        r.scoring.get("cpu_seconds", 0.0) for r in records)
+    t.total = _task_count(store, len(records))
+    t.solved = sum(1 for r in records if r.solved)
+    t.scored = sum(1 for r in records if r.solved is not None)
+    return t
 
 
 def build_report(out: str | Path, *, ledger: Ledger | None = None, ledger_url: str | None = None) -> Path:
@@ -120,57 +166,34 @@ def build_report(out: str | Path, *, ledger: Ledger | None = None, ledger_url: s
     config = load_config(out)
     records = sorted(store.done().values(), key=lambda r: r.finished)
     balances, children, verify, verify_ok = _ledger_view(config, ledger, ledger_url)
+    t = _aggregate(config, store, records, balances, children)
+    plots = _plots(records, dict(t.by_agent), dict(t.by_model), t.task_usd, t.total)
+    parts = _header_html(config, t, records, verify, verify_ok) + _plots_html(plots) + _spend_html(config, t) \
+        + _tasks_html(records, t)
+    parts.append(f"<p class='sub'>Built {dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S')} by "
+                 f"<code>budgetflow report</code> from results.jsonl and the ledger.</p></body></html>")
+    atomic_write(store.report, "\n".join(parts) + "\n")
+    return store.report
 
-    task_usd: dict[str, float] = {}
-    by_agent: dict[str, float] = defaultdict(float)
-    agent_amounts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    by_model: dict[str, float] = defaultdict(float)
-    split: dict[str, dict[str, Amounts]] = {}
-    for r in records:
-        parts = split_spend(r.account, balances, children) if balances is not None else {}
-        if parts:
-            split[r.id] = parts
-            task_usd[r.id] = parts["total"].usd
-            for agent, amounts in parts.items():
-                if agent != "total":
-                    by_agent[agent] += amounts.usd
-                    for k, v in amounts.model_dump().items():
-                        agent_amounts[agent][k] += v
-        else:
-            task_usd[r.id] = r.usd
-            for agent, amounts in r.spend.items():
-                if agent != "total":
-                    by_agent[agent] += amounts.get("usd", 0.0)
-                    for k, v in amounts.items():
-                        agent_amounts[agent][k] += v
-        by_model[r.model] += task_usd[r.id]
 
-    run_bal = balances.get(config.run_account) if balances else None
-    scoring_bal = balances.get(config.scoring_account) if balances else None
-    spent = run_bal.committed.usd if run_bal else sum(task_usd.values())
-    held = run_bal.reserved.usd if run_bal else 0.0
-    scoring_usd = scoring_bal.committed.usd if scoring_bal else sum(r.scoring.get("usd", 0.0) for r in records)
-    scoring_cpu = scoring_bal.committed.cpu_seconds if scoring_bal else sum(
-        r.scoring.get("cpu_seconds", 0.0) for r in records)
-    total = _task_count(store, len(records))
-    solved = sum(1 for r in records if r.solved)
-    scored = sum(1 for r in records if r.solved is not None)
-    plots = _plots(records, dict(by_agent), dict(by_model), task_usd, total)
-
+def _header_html(config: RunConfig, t: _Totals, records: list[TaskRecord], verify: str, verify_ok: bool) -> list[str]:
     e = html.escape
     cards = [
-        ("solved", f"{solved} / {scored}" if scored else "-", "hidden tests, of the tasks scored"),
-        ("done", f"{len(records)} / {total}", "tasks with a result"),
-        ("spent", _money(spent), f"of the {_money(config.budget_usd)} cap" + (f" (+{_money(held)} held)" if held else "")),
-        ("left", _money(max(0.0, config.budget_usd - spent - held)), "of the run's budget"),
-        ("scoring", _money(scoring_usd) if scoring_usd else f"{scoring_cpu:.2f} CPU-s", "hidden tests, outside the budget"),
-        ("cost / solved", _money(spent / solved) if solved else "-", "run spend per solved task"),
+        ("solved", f"{t.solved} / {t.scored}" if t.scored else "-", "hidden tests, of the tasks scored"),
+        ("done", f"{len(records)} / {t.total}", "tasks with a result"),
+        ("spent", format_usd(t.spent),
+         f"of the {format_usd(config.budget_usd)} cap" + (f" (+{format_usd(t.held)} held)" if t.held else "")),
+        ("left", format_usd(t.left), "of the run's budget"),
+        ("scoring", format_usd(t.scoring_usd) if t.scoring_usd else f"{t.scoring_cpu:.2f} CPU-s",
+         "hidden tests, outside the budget"),
+        ("cost / solved", format_usd(t.spent / t.solved) if t.solved else "-", "run spend per solved task"),
     ]
+    limit = f" (limit {config.limit})" if config.limit else ""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>budgetflow run {e(config.name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>budgetflow run <code>{e(config.name)}</code></h1>",
-        f"<div class='sub'>source <code>{e(config.source)}</code>{' (limit ' + str(config.limit) + ')' if config.limit else ''}"
+        f"<div class='sub'>source <code>{e(config.source)}</code>{limit}"
         f" · model <code>{e(config.model)}</code> · strategy {e(config.strategy or 'default per kind')}"
         f" · policy {e(config.policy)} · executor {e(config.executor)} · started "
         f"{dt.datetime.fromtimestamp(config.created).strftime('%Y-%m-%d %H:%M:%S')}</div>",
@@ -182,52 +205,63 @@ def build_report(out: str | Path, *, ledger: Ledger | None = None, ledger_url: s
     ]
     if config.price_note:
         parts.append(f"<div class='note'>{e(config.price_note)}</div>")
-    if len(records) < total:
-        parts.append(f"<div class='note'>{total - len(records)} task(s) have no result yet: finish the run with "
+    if len(records) < t.total:
+        parts.append(f"<div class='note'>{t.total - len(records)} task(s) have no result yet: finish the run with "
                      f"<code>budgetflow run --resume --out {e(config.out)}</code></div>")
-    parts.append("<h2>Plots</h2>")
-    if plots:
-        parts.append("<div class='plots'>" + "".join(
-            f"<figure><img alt='{e(t)}' src='data:image/png;base64,{b}'><figcaption><b>{e(t)}</b>: {e(c)}"
-            f"</figcaption></figure>" for t, c, b in plots) + "</div>")
-    else:
-        parts.append("<p class='muted'>matplotlib is not installed: no plots (pip install matplotlib).</p>")
-    parts.append("<h2>Spend</h2><table><tr><th>by agent / kind</th><th>USD</th><th>input tokens</th>"
-                 "<th>output tokens</th><th>CPU-s</th><th>GPU-s</th><th>calls</th></tr>" + "".join(
-        f"<tr><td>{e(k)}</td><td class='num'>{_money(v)}</td>" + "".join(
-            f"<td class='num'>{agent_amounts[k].get(d, 0):,.{0 if d in ('input_tokens', 'output_tokens', 'calls') else 2}f}"
-            f"</td>" for d in ("input_tokens", "output_tokens", "cpu_seconds", "gpu_seconds", "calls")) + "</tr>"
-        for k, v in sorted(by_agent.items(), key=lambda kv: (-kv[1], kv[0]))) + "</table><br>")
-    parts.append("<table><tr><th>by model</th><th>USD</th></tr>" + "".join(
-        f"<tr><td><code>{e(k)}</code></td><td class='num'>{_money(v)}</td></tr>" for k, v in by_model.items())
-        + f"<tr><td>hidden-test scoring (<code>{e(config.scoring_account)}</code>, outside the budget)</td>"
-        f"<td class='num'>{_money(scoring_usd)} ({scoring_cpu:.2f} CPU-s)</td></tr></table>")
-    parts.append("<h2>Tasks</h2><table><tr><th>#</th><th>task</th><th>kind</th><th>solved (hidden)</th>"
-                 "<th>visible</th><th>stopped</th><th>samples</th><th>spend</th><th>split</th><th>scoring</th>"
-                 "<th>wall s</th><th>worker</th><th>files</th></tr>")
+    return parts
+
+
+def _plots_html(plots: list[tuple[str, str, str]]) -> list[str]:
+    e = html.escape
+    if not plots:
+        return ["<h2>Plots</h2>", "<p class='muted'>matplotlib is not installed: no plots (pip install matplotlib).</p>"]
+    return ["<h2>Plots</h2>", "<div class='plots'>" + "".join(
+        f"<figure><img alt='{e(title)}' src='data:image/png;base64,{b}'><figcaption><b>{e(title)}</b>: {e(c)}"
+        f"</figcaption></figure>" for title, c, b in plots) + "</div>"]
+
+
+def _spend_html(config: RunConfig, t: _Totals) -> list[str]:
+    e = html.escape
+    dims = ("input_tokens", "output_tokens", "cpu_seconds", "gpu_seconds", "calls")
+    whole = ("input_tokens", "output_tokens", "calls")
+    rows = "".join(
+        f"<tr><td>{e(k)}</td><td class='num'>{format_usd(v)}</td>" + "".join(
+            f"<td class='num'>{t.agent_amounts[k].get(d, 0):,.{0 if d in whole else 2}f}</td>" for d in dims)
+        + "</tr>" for k, v in sorted(t.by_agent.items(), key=lambda kv: (-kv[1], kv[0])))
+    models = "".join(f"<tr><td><code>{e(k)}</code></td><td class='num'>{format_usd(v)}</td></tr>"
+                     for k, v in t.by_model.items())
+    return ["<h2>Spend</h2><table><tr><th>by agent / kind</th><th>USD</th><th>input tokens</th>"
+            "<th>output tokens</th><th>CPU-s</th><th>GPU-s</th><th>calls</th></tr>" + rows + "</table><br>",
+            "<table><tr><th>by model</th><th>USD</th></tr>" + models
+            + f"<tr><td>hidden-test scoring (<code>{e(config.scoring_account)}</code>, outside the budget)</td>"
+            f"<td class='num'>{format_usd(t.scoring_usd)} ({t.scoring_cpu:.2f} CPU-s)</td></tr></table>"]
+
+
+def _tasks_html(records: list[TaskRecord], t: _Totals) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Tasks</h2><table><tr><th>#</th><th>task</th><th>kind</th><th>solved (hidden)</th>"
+             "<th>visible</th><th>stopped</th><th>samples</th><th>spend</th><th>split</th><th>scoring</th>"
+             "<th>wall s</th><th>worker</th><th>files</th></tr>"]
     for i, r in enumerate(sorted(records, key=lambda r: r.finished), start=1):
         verdict = ("<span class='ok'>yes</span>" if r.solved else "<span class='bad'>no</span>"
                    if r.solved is False else "<span class='muted'>-</span>")
         visible = "-" if r.solved_visible is None else ("yes" if r.solved_visible else "no")
-        agents = split.get(r.id) or {k: Amounts(**v) for k, v in r.spend.items()}
-        detail = ", ".join(f"{k} {_money(v.usd)}" for k, v in agents.items() if k != "total")
+        agents = t.split.get(r.id) or {k: Amounts(**v) for k, v in r.spend.items()}
+        detail = ", ".join(f"{k} {format_usd(v.usd)}" for k, v in agents.items() if k != "total")
         stopped = e(r.reason) + (f" <span class='bad'>{e(r.error[:120])}</span>" if r.error else "") + (
             " <span class='muted'>(resumed)</span>" if r.resumed else "")
         sc = r.scoring.get("usd") or 0.0
-        sc_text = _money(sc) if sc else f"{r.scoring.get('cpu_seconds', 0.0):.2f} CPU-s"
+        sc_text = format_usd(sc) if sc else f"{r.scoring.get('cpu_seconds', 0.0):.2f} CPU-s"
         links = " ".join(f"<a href='{e(p)}'>{n}</a>" for n, p in (("candidates", r.candidates_file),
                                                                    ("log", r.log_file)) if p)
         parts.append(
             f"<tr><td class='num'>{i}</td><td><code>{e(r.id)}</code></td><td>{e(r.kind)}</td><td>{verdict}</td>"
             f"<td>{visible}</td><td>{stopped}</td><td class='num'>{r.samples}</td>"
-            f"<td class='num'>{_money(task_usd.get(r.id, r.usd))}</td><td>{e(detail)}</td>"
+            f"<td class='num'>{format_usd(t.task_usd.get(r.id, r.usd))}</td><td>{e(detail)}</td>"
             f"<td class='num'>{e(sc_text)}</td><td class='num'>{r.wall_s:.1f}</td><td>{e(r.worker)}</td>"
             f"<td>{links}</td></tr>")
     parts.append("</table>")
-    parts.append(f"<p class='sub'>Built {dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S')} by "
-                 f"<code>budgetflow report</code> from results.jsonl and the ledger.</p></body></html>")
-    atomic_write(store.report, "\n".join(parts) + "\n")
-    return store.report
+    return parts
 
 
 def _task_count(store: RunDir, done: int) -> int:

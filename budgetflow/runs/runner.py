@@ -20,16 +20,17 @@ from pathlib import Path
 from pydantic import BaseModel
 from rich.console import Console
 
-from ..budget import AccountMismatch, AccountMissing, Budget, Ledger, LedgerMissing, UnpricedModel
-from ..budget.engine import resolve_url
+from ..budget import AccountMismatch, Budget, Ledger, LedgerMissing, UnpricedModel, format_usd, resolve_url
 from .config import RunConfig, RunConfigError, SearchSettings, load_config, merge_for_resume, save_config
 from .executor_ray import RayUnavailable
 from .policy import Job, Planner
 from .pricing import resolve_prices
 from .progress import RunProgress
 from .records import JobResult, TaskArtifacts, TaskRecord
-from .solvers import STRATEGIES, check_strategy, strategy_for
-from .sources import Task, load_source, resolve_source, task_id, task_kind
+from .._registry import load_plugins
+from ..tasks import Task, kind_of
+from .solving import check_strategy, options_from, strategy_for
+from .sources import load_source, resolve_source
 from .store import RunDir
 
 
@@ -71,11 +72,15 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
                 prices_file: str | None = None, sandbox: str | None = None, sandbox_cpu_hour: float | None = None,
                 max_samples: int | None = None, wave_size: int | None = None, max_tokens: int | None = None,
                 temperature: float | None = None, chunk: int | None = None, ray_num_cpus: float | None = None,
-                engine_options: dict | None = None) -> tuple[RunConfig, list[Task], list[str]]:
+                engine_options: dict | None = None, solver_options: list[str] | dict | None = None,
+                plugins: list[str] | None = None) -> tuple[RunConfig, list[Task], list[str]]:
     """Build (or, with resume, reload) the run's settings and load and validate its tasks. Nothing is written and
     nothing is spent here: a bad source or setting fails before the run touches its directory or ledger."""
     out = Path(out).expanduser().resolve()
     notes: list[str] = []
+    plugins = [_plugin_spec(p) for p in plugins or []]
+    for spec in plugins:
+        load_plugins(spec)  # its solvers, verifiers and backends are known to every check below
     search_asked = dict(max_samples=max_samples, wave_size=wave_size, max_tokens=max_tokens,
                         temperature=temperature, chunk=chunk)
     if resume:
@@ -83,9 +88,10 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
         asked = dict(source=resolve_source(source) if source else None, model=model, budget_usd=budget_usd,
                      strategy=strategy, policy=policy, concurrency=concurrency, limit=limit, executor=executor,
                      address=address, ledger=resolve_url(ledger) if ledger else None, name=name,
-                     sandbox=sandbox, sandbox_cpu_hour=sandbox_cpu_hour,
-                     ray_num_cpus=ray_num_cpus, **search_asked)
-        if price_cpu_hour is not None or price_gpu_hour is not None or prices_file is not None:
+                     sandbox=sandbox, ray_num_cpus=ray_num_cpus, **search_asked)
+        if solver_options:
+            raise RunConfigError("--resume keeps the run's saved solver settings (run.json); drop --set")
+        if any(v is not None for v in (price_cpu_hour, price_gpu_hour, prices_file, sandbox_cpu_hour)):
             raise RunConfigError("--resume keeps the run's saved prices (run.json); drop the price flags")
         config = merge_for_resume(saved, asked)
     else:
@@ -96,7 +102,7 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
         if strategy == "allocate":
             policy = policy or "allocate"
         overrides, note = resolve_prices(model, cpu_hour=price_cpu_hour, gpu_hour=price_gpu_hour,
-                                         prices_file=prices_file)
+                                         prices_file=prices_file, sandbox_cpu_hour=sandbox_cpu_hour)
         if note:
             notes.append(note)
         from .. import __version__
@@ -109,12 +115,11 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
             source=resolve_source(source), limit=limit, model=model, budget_usd=budget_usd, strategy=strategy,
             policy=policy or "equal", search=search, name=name or default_name(out), out=str(out),
             ledger=resolve_url(ledger or out / "ledger.db"), prices=overrides, price_note=note,
-            engine_options=options, sandbox=sandbox or "process", sandbox_cpu_hour=sandbox_cpu_hour or 0.0,
+            engine_options=options, sandbox=sandbox or "process",
+            solver_options=dict(options_from(solver_options) if isinstance(solver_options, list)
+                                else solver_options or {}), plugins=plugins,
             concurrency=concurrency or 1, executor=executor or "local", address=address,
             ray_num_cpus=1.0 if ray_num_cpus is None else ray_num_cpus, version=__version__)
-    if config.strategy is not None and not any(config.strategy in s for s in STRATEGIES.values()):
-        known = sorted({s for group in STRATEGIES.values() for s in group})
-        raise RunConfigError(f"unknown --strategy {config.strategy!r}; use one of {', '.join(known)}")
     if config.executor == "ray":
         if not config.address:
             raise RunConfigError("--executor ray needs --address HOST:PORT of the Ray cluster (ray start --head ...)")
@@ -122,8 +127,15 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
             raise RunConfigError("--executor ray needs a shared ledger every node can reach: --ledger "
                                  "postgresql://USER@HOST/DB (a SQLite file lives on one machine)")
     tasks = load_source(config.source, config.limit)
-    check_strategy(config, {task_kind(t) for t in tasks})
+    check_strategy(config, {kind_of(t) for t in tasks})
     return config, tasks, notes
+
+
+def _plugin_spec(spec: str) -> str:
+    """A plugin as run.json keeps it: a module name as is, a .py file by its absolute path (workers run elsewhere)."""
+    if spec.endswith(".py") or "/" in spec:
+        return str(Path(spec).expanduser().resolve())
+    return spec
 
 
 def _make_executor(config: RunConfig, ledger: Ledger, tasks: list[Task]):
@@ -133,7 +145,7 @@ def _make_executor(config: RunConfig, ledger: Ledger, tasks: list[Task]):
         return RayExecutor(config)
     from .executor_local import LocalExecutor
 
-    graph = any(strategy_for(config, task_kind(t)) == "graph" for t in tasks)
+    graph = any(strategy_for(config, kind_of(t)) == "graph" for t in tasks)
     checkpoint = str(Path(config.out) / "checkpoints.db") if graph else None
     return LocalExecutor(config, ledger, checkpoint=checkpoint)
 
@@ -185,14 +197,14 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
     notes: list[str] = []
     if ledger.recovered:
         notes.append(f"the ledger settled {len(ledger.recovered)} reservation(s) left open by a killed attempt "
-                     f"(charged as reserved: ${sum(r.charged.usd for r in ledger.recovered):.6f})")
+                     f"(charged as reserved: {format_usd(sum(r.charged.usd for r in ledger.recovered))})")
         say(notes[-1])
     executor = None
     try:
         open_run_accounts(ledger, config, resume=resume)
         if not resume:  # written once the run's accounts exist: a run.json always names a ledger that has them
             save_config(config, config.out)
-        ids = [task_id(t) for t in tasks]
+        ids = [t.task_id for t in tasks]
         store.write_task_ids(ids)
         done = {k: v for k, v in store.done(retry_errors=retry_errors).items() if k in set(ids)}
         finished = set(done)
@@ -226,7 +238,7 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
                             solved += bool(rec.solved)
                         bal = run_account.balance()
                         bar.update(done=len(finished), solved=solved, spent=bal.committed.usd,
-                                   left=max(0.0, config.budget_usd - bal.committed.usd - bal.reserved.usd))
+                                   left=bal.left.usd)
             executor.close()
             executor = None
         records = _ordered(store, ids)

@@ -4,42 +4,14 @@ tasks. Everything is loaded and validated before the run opens its ledger, so a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
-from ..tasks import CodeTask, MathTask, RepoTask
+from ..tasks import Task
 
-Task = Union[CodeTask, MathTask, RepoTask]
 BUILTIN = ("humaneval", "gsm8k100", "quixbugs")
 
 
 class SourceError(ValueError):
     """The source cannot be loaded; the message says why and what to do."""
-
-
-def task_id(task: Task) -> str:
-    return task.instance_id if isinstance(task, RepoTask) else task.id
-
-
-def task_kind(task: Task) -> str:
-    if isinstance(task, CodeTask):
-        return "code"
-    if isinstance(task, MathTask):
-        return "math"
-    if isinstance(task, RepoTask):
-        return "repo"
-    raise TypeError(f"not a task: {type(task).__name__}")
-
-
-_KINDS = {"code": CodeTask, "math": MathTask, "repo": RepoTask}
-
-
-def dump_task(task: Task) -> dict:
-    """A task as JSON-able data (to hand it to a worker process or another machine)."""
-    return {"kind": task_kind(task), "data": task.model_dump(mode="json")}
-
-
-def load_task(data: dict) -> Task:
-    return _KINDS[data["kind"]].model_validate(data["data"])
 
 
 def resolve_source(source: str) -> str:
@@ -56,7 +28,7 @@ def resolve_source(source: str) -> str:
 def load_source(source: str, limit: int | None = None) -> list[Task]:
     """The run's tasks, validated. Raises SourceError (or TaskFileError, a SourceError-like ValueError naming the
     line and field of a bad JSONL line)."""
-    from ..tasks.loaders import DatasetMissing
+    from ..tasks import DatasetMissing
 
     try:
         tasks = _load(source, limit)
@@ -64,7 +36,7 @@ def load_source(source: str, limit: int | None = None) -> list[Task]:
         raise SourceError(str(err)) from None
     if not tasks:
         raise SourceError(f"source {source!r} holds no tasks")
-    ids = [task_id(t) for t in tasks]
+    ids = [t.task_id for t in tasks]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise SourceError(f"source {source!r} has duplicate task ids: {', '.join(dupes[:5])}")
@@ -82,16 +54,16 @@ def _load(source: str, limit: int | None) -> list[Task]:
         return list(load_gsm8k(limit))
     if source == "quixbugs":
         try:
-            from ..tasks.repo import load_quixbugs
+            from ..swe import load_quixbugs
         except ImportError as err:
-            raise SourceError(f"the quixbugs source needs budgetflow.tasks.repo.load_quixbugs, which is not available "
+            raise SourceError(f"the quixbugs source needs budgetflow.swe.load_quixbugs, which is not available "
                               f"in this installation ({err})") from None
         return list(load_quixbugs(limit))
     path = Path(source)
     if path.is_dir():
         return _repo_tasks(path, limit)
     if path.is_file():
-        from ..tasks.jsonl import load_jsonl_tasks
+        from ..tasks import load_jsonl_tasks
 
         return list(load_jsonl_tasks(path, limit))
     raise SourceError(f"source {source!r} does not exist")
@@ -99,9 +71,9 @@ def _load(source: str, limit: int | None) -> list[Task]:
 
 def _repo_tasks(path: Path, limit: int | None) -> list[Task]:
     try:
-        from ..tasks.repo import RepoTaskError, load_repo_task, load_repo_tasks
+        from ..tasks import RepoTaskError, load_repo_task, load_repo_tasks
     except ImportError as err:
-        raise SourceError(f"a directory source holds repository tasks, which need budgetflow.tasks.repo ({err})") from None
+        raise SourceError(f"a directory source holds repository tasks, which need budgetflow.tasks ({err})") from None
     try:
         tasks = [load_repo_task(path)] if (path / "task.json").is_file() else load_repo_tasks(path)
     except RepoTaskError as err:

@@ -1,11 +1,23 @@
 """Isolated, fast execution of untrusted code.
 
-``get_sandbox()`` picks a backend: the process backend (namespaces + cgroups + rlimits +
-seccomp, warm zygote) by default, Docker when asked for or when the process backend
-cannot run here. See ``budgetflow sandbox check``.
-"""
-from .factory import available_backends, get_sandbox
-from .models import ExecResult, Limits, Sandbox, SandboxError, SandboxUnavailable, StopReason
+``get_sandbox()`` picks a registered backend: ``"auto"`` is the highest-priority one that can run here, by default
+the process backend (namespaces + cgroups + rlimits + seccomp, warm zygote; needs root), else Docker (an engine at
+``DOCKER_HOST`` or the one ``scripts/setup_docker.sh`` starts). ``budgetflow sandbox check`` probes each backend and
+says why any does not work and what to do.
 
-__all__ = ["ExecResult", "Limits", "Sandbox", "SandboxError", "SandboxUnavailable", "StopReason",
-           "available_backends", "get_sandbox"]
+A new backend is one module: a class with ``run``/``run_python``/``max_cpu_seconds``/``close`` (the ``Sandbox``
+Protocol) decorated with ``@sandbox_backend("name", priority=N)``, whose constructor raises ``SandboxUnavailable``
+when it cannot run here, and which maps argv[0] ``"{python}"`` to its own interpreter. Outside this package,
+load it as a plugin (``BUDGETFLOW_PLUGINS`` or the ``budgetflow.plugins`` entry-point group).
+
+Environment: ``DOCKER_HOST`` (Docker engine), ``BUDGETFLOW_SANDBOX_PYTHON`` (interpreter of the process backend,
+default /usr/bin/python3), ``BUDGETFLOW_SANDBOX_IMAGE`` (Docker image, default budgetflow/sandbox-base:bookworm).
+"""
+from ._backends import available_backends, get_sandbox, sandbox_backend, sandbox_backends, sandbox_kinds
+from ._docker import DockerSandbox  # the built-in backends register themselves on import
+from ._models import ExecResult, Files, Limits, Sandbox, SandboxError, SandboxUnavailable, StopReason
+from ._process import ProcessSandbox
+
+__all__ = ["DockerSandbox", "ExecResult", "Files", "Limits", "ProcessSandbox", "Sandbox", "SandboxError",
+           "SandboxUnavailable", "StopReason", "available_backends", "get_sandbox", "sandbox_backend",
+           "sandbox_backends", "sandbox_kinds"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Limits
+from ._models import Limits
 
 PERIOD_S = 0.1  # the CFS period the backends set with a quota
 GiB = 1 << 30

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal as _signal
 
-from .models import ExecResult, Limits, StopReason
+from ._models import ExecResult, Limits, StopReason
 
 _ORDER: tuple[StopReason, ...] = ("timeout", "output", "memory", "cpu", "file_size", "disk", "processes", "signal")
 

@@ -1,14 +1,38 @@
-"""Budget-aware search: repeated sampling with early stop, cross-task allocation, and step-level beam search, MCTS
-and A*-decoding with node-level expansion budgets. Every strategy spends through the ledger and is anytime."""
+"""Budget-aware search: the `Solver` extension point (one Protocol, one `Result`, a registry), and the strategies
+that register on it — repeated sampling with early stop, best-of-N, cross-task allocation, and step-level beam
+search, MCTS and A*-decoding with node-level expansion budgets. Every strategy spends through the ledger and is
+anytime: when the budget runs out it answers with the best it has."""
 
+from .protocol import (
+    Candidate,
+    NoSettings,
+    Resources,
+    Result,
+    SettingsError,
+    Solver,
+    StopReason,
+    make_solver,
+    solver,
+    solver_names,
+    solver_settings,
+    solvers,
+)
+from .sampling import (  # noqa: I001 (the strategies register themselves on import)
+    BestOfNSettings,
+    CodeAttempt,
+    SampleSettings,
+    SamplingParams,
+    best_of_n,
+    sample_until_pass,
+)
 from .allocation import AllocationConfig, BatchResult, allocate, wave_gain
-from .result import Candidate, SearchResult, Spend, SpendTracker
-from .sampling import CodeAttempt, SamplingParams, best_of_n, sample_until_pass
-from .steps import MathResult, Node, StepConfig, StepSearch, expansion_budget
-from .tree import astar, beam_search, majority_of_n, mcts
+from .steps import Node, StepConfig, StepSearch, expansion_budget
+from .tree import AStarSettings, BeamSettings, MajoritySettings, MCTSSettings, astar, beam_search, majority_of_n, mcts
 
 __all__ = [
-    "AllocationConfig", "BatchResult", "Candidate", "CodeAttempt", "MathResult", "Node", "SamplingParams",
-    "SearchResult", "Spend", "SpendTracker", "StepConfig", "StepSearch", "allocate", "astar", "beam_search",
-    "best_of_n", "expansion_budget", "majority_of_n", "mcts", "sample_until_pass", "wave_gain",
+    "AStarSettings", "AllocationConfig", "BatchResult", "BeamSettings", "BestOfNSettings", "Candidate", "CodeAttempt",
+    "MCTSSettings", "MajoritySettings", "NoSettings", "Node", "Resources", "Result", "SampleSettings",
+    "SamplingParams", "SettingsError", "Solver", "StepConfig", "StepSearch", "StopReason", "allocate", "astar",
+    "beam_search", "best_of_n", "expansion_budget", "majority_of_n", "make_solver", "mcts", "sample_until_pass",
+    "solver", "solver_names", "solver_settings", "solvers", "wave_gain",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel, Field
@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from ..budget import Account, Amounts
 from ..llm import LLM
 from ..tasks import CodeTask
-from ..verifiers.unit_tests import UnitTestVerifier
-from .result import SearchResult
+from ..verifiers import Verifier
+from .protocol import Result
 from .sampling import CodeAttempt, SamplingParams
 
 
@@ -47,7 +47,7 @@ class WaveLog(BaseModel):
 
 
 class BatchResult(BaseModel):
-    results: list[SearchResult]
+    results: list[Result]
     reason: str  # done (every task solved, cut or at its cap) | budget
     spend: Amounts
     waves: list[WaveLog] = Field(default_factory=list)
@@ -121,24 +121,27 @@ def _next_round(tracked: list[_Tracked], cfg: AllocationConfig) -> list[tuple[_T
     return [(t, k, gain) for _, t, k, gain in scored[:max(1, cfg.parallel)]]
 
 
-def allocate(llm: LLM, tasks: Sequence[CodeTask], verifier: UnitTestVerifier, *, account: Account,
-             config: AllocationConfig | None = None, params: SamplingParams | None = None) -> BatchResult:
+def allocate(llm: LLM, tasks: Sequence[CodeTask], verifier: Verifier, *, account: Account,
+             config: AllocationConfig | None = None, params: SamplingParams | None = None,
+             accounts: Mapping[str, Account] | None = None) -> BatchResult:
     """Spend `account`'s budget over `tasks`: first one wave each, then rounds of the `config.parallel` waves (of
     different tasks, run at once so the engine batches them) with the highest expected gain per dollar. Anytime:
-    when the budget runs out every task returns its best candidate so far."""
+    when the budget runs out every task returns its best candidate so far. Each task spends on its own account
+    under `account`: `accounts[task.id]` if given (e.g. opened by a batch runner), else `<account>/<task id>`."""
     cfg = config or AllocationConfig()
-    tracked = [_Tracked(CodeAttempt(llm, t, verifier, account.child(f"{account.name}/{t.id}"), params))
-               for t in tasks]
+    own = accounts or {}
+    tracked = [_Tracked(CodeAttempt(llm, t, verifier, own.get(t.id) or account.child(f"{account.name}/{t.id}"),
+                                    params)) for t in tasks]
     waves: list[WaveLog] = []
     log_lock = threading.Lock()
     reason = "done"
 
     def run_wave(t: _Tracked, k: int, gain: float) -> bool:
-        before = t.attempt.tracker.account.spent().usd
+        before = t.attempt.account.spent().usd
         n_before = len(t.attempt.candidates)
         t.attempt.wave(k)
         drawn = len(t.attempt.candidates) - n_before
-        cost = t.attempt.tracker.account.spent().usd - before
+        cost = t.attempt.account.spent().usd - before
         if drawn:
             per = cost / drawn
             t.usd_per_sample = per if t.usd_per_sample is None else 0.5 * (t.usd_per_sample + per)

@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ..budget import Account, BudgetExceeded
 from ..llm import LLM
 from ..tasks import MathTask
-from ..verifiers.judge import LogprobJudge
-from ..verifiers.vote import extract_answer, majority_vote
+from ..verifiers import LogprobJudge, extract_answer, majority_vote
+from .protocol import Candidate, Result
 
 PROMPT = ("Solve the math word problem step by step, one short step per line. "
           "End with a line 'The answer is N.' where N is a number.\n\n"
@@ -29,6 +29,8 @@ _FINAL = re.compile(r"answer is", re.IGNORECASE)
 
 
 class StepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     step_max_tokens: int = 64
     max_depth: int = 12
     temperature: float = 0.8
@@ -145,24 +147,13 @@ class StepSearch:
         return vote.answer, best
 
 
-class MathResult(BaseModel):
-    task_id: str
-    answer: str | None
-    correct: bool
-    reason: str  # finished | budget | exhausted
-    expansions: int = 0
-    steps: int = 0  # steps (or full samples) generated
-    output_tokens: int = 0
-    input_tokens: int = 0
-    usd: float = 0.0
-    solution: str = ""
-
-
 def math_result(search: StepSearch | None, task: MathTask, account: Account, answer: str | None, reason: str,
-                best: Node | None = None, samples: int | None = None) -> MathResult:
-    spent = account.spent()
-    return MathResult(task_id=task.id, answer=answer, correct=answer is not None and answer == task.answer,
-                      reason=reason, expansions=search.expansions if search else 0,
-                      steps=samples if samples is not None else (search.steps_generated if search else 0),
-                      output_tokens=spent.output_tokens, input_tokens=spent.input_tokens, usd=spent.usd,
-                      solution=best.text if best else "")
+                best: Node | None = None, samples: int | None = None, solution: str | None = None) -> Result:
+    """A math search's answer as a `Result`: the best path (or full solution) is the candidate, its answer the
+    answer; what was spent is read from the ledger."""
+    text = solution if solution is not None else (best.text if best else "")
+    cand = Candidate(text=text, score=best.value if best else 0.0, meta={"answer": answer}) if text or answer else None
+    return Result(task_id=task.id, reason=reason, best=cand, answer=answer, candidates=[cand] if cand else [],
+                  samples=samples if samples is not None else (search.steps_generated if search else 0),
+                  expansions=search.expansions if search else 0, spend=account.spend_by_part(),
+                  account=account.name)

@@ -7,12 +7,14 @@ import heapq
 import itertools
 import math
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ..budget import Account, BudgetExceeded
 from ..llm import LLM
 from ..tasks import MathTask
-from ..verifiers.judge import LogprobJudge
-from ..verifiers.vote import cut_at_answer, extract_answer, majority_vote
-from .steps import PROMPT, MathResult, Node, StepConfig, StepSearch, math_result
+from ..verifiers import LogprobJudge, cut_at_answer, extract_answer, majority_vote
+from .protocol import Resources, Result, solver
+from .steps import PROMPT, Node, StepConfig, StepSearch, math_result
 
 
 def _partial_answer(search: StepSearch, terminals: list[Node], frontier: list[Node]):
@@ -26,7 +28,7 @@ def _partial_answer(search: StepSearch, terminals: list[Node], frontier: list[No
 
 
 def majority_of_n(llm: LLM, task: MathTask, *, account: Account, n: int = 8, max_tokens: int = 384,
-                  temperature: float = 0.8, wave_size: int = 4) -> MathResult:
+                  temperature: float = 0.8, wave_size: int = 4) -> Result:
     """Baseline: full solutions in waves of `wave_size` until n, then a majority vote over their answers."""
     prompt = PROMPT.format(question=task.question)
     texts: list[str] = []
@@ -41,12 +43,14 @@ def majority_of_n(llm: LLM, task: MathTask, *, account: Account, n: int = 8, max
         texts.extend(cut_at_answer(c.text) for c in gen.completions)
     vote = majority_vote([extract_answer(t) for t in texts])
     best = next((t for t in texts if extract_answer(t) == vote.answer), "")
-    res = math_result(None, task, account, vote.answer, reason, samples=len(texts))
-    return res.model_copy(update={"solution": best})
+    res = math_result(None, task, account, vote.answer, reason, samples=len(texts), solution=best)
+    if res.best is not None:
+        res.best.score = vote.share
+    return res
 
 
 def beam_search(llm: LLM, task: MathTask, *, account: Account, width: int = 3, cfg: StepConfig | None = None,
-                judge: LogprobJudge | None = None) -> MathResult:
+                judge: LogprobJudge | None = None) -> Result:
     """Keep the `width` most valuable partial solutions per depth; each is expanded by its node budget."""
     cfg = cfg or StepConfig()
     search = StepSearch(llm, task, account, cfg, judge)
@@ -72,7 +76,7 @@ def beam_search(llm: LLM, task: MathTask, *, account: Account, width: int = 3, c
 
 
 def mcts(llm: LLM, task: MathTask, *, account: Account, iterations: int = 16, want_answers: int = 4,
-         c_puct: float = 1.0, cfg: StepConfig | None = None, judge: LogprobJudge | None = None) -> MathResult:
+         c_puct: float = 1.0, cfg: StepConfig | None = None, judge: LogprobJudge | None = None) -> Result:
     """Monte-Carlo tree search: select by UCT, expand the leaf by its node budget, evaluate children by their
     process score, back the value up. Stops after `iterations`, `want_answers` finished paths, or the budget."""
     cfg = cfg or StepConfig()
@@ -116,7 +120,7 @@ def mcts(llm: LLM, task: MathTask, *, account: Account, iterations: int = 16, wa
 
 
 def astar(llm: LLM, task: MathTask, *, account: Account, want_answers: int = 1, expected_tokens: int = 120,
-          cfg: StepConfig | None = None, judge: LogprobJudge | None = None) -> MathResult:
+          cfg: StepConfig | None = None, judge: LogprobJudge | None = None) -> Result:
     """A*-decoding: always expand the partial solution with the lowest f = g + h, where g = -(sum of token
     log-probabilities so far) and h = (its mean negative log-probability per token) × (tokens still expected,
     learned from finished paths). With a judge, f is scaled by -log(P(correct so far)). The first finished path
@@ -167,3 +171,85 @@ def _walk(node: Node):
     yield node
     for c in node.children:
         yield from _walk(c)
+
+
+# ---------------------------------------------------------------------------------------------- registered solvers
+
+
+class MajoritySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_samples: int = Field(8, ge=1)  # full solutions
+    max_tokens: int = Field(384, ge=1)
+    temperature: float = Field(0.8, ge=0)
+    wave_size: int = Field(4, ge=1)
+
+
+class BeamSettings(StepConfig):
+    width: int = Field(3, ge=1)
+
+
+class MCTSSettings(StepConfig):
+    iterations: int = Field(16, ge=1)
+    want_answers: int = Field(4, ge=1)
+    c_puct: float = Field(1.0, ge=0)
+
+
+class AStarSettings(StepConfig):
+    want_answers: int = Field(1, ge=1)
+    expected_tokens: int = Field(120, ge=1)
+
+
+def _step_config(settings: StepConfig) -> StepConfig:
+    return StepConfig(**{k: getattr(settings, k) for k in StepConfig.model_fields})
+
+
+@solver("majority", kinds=("math",), settings=MajoritySettings)
+class MajoritySolver:
+    """Self-consistency: full solutions in waves, then a majority vote over their final answers."""
+
+    def __init__(self, settings: MajoritySettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        s = self.settings
+        return majority_of_n(resources.llm, task, account=resources.account, n=s.max_samples,
+                             max_tokens=s.max_tokens, temperature=s.temperature, wave_size=s.wave_size)
+
+
+@solver("beam", kinds=("math",), settings=BeamSettings)
+class BeamSolver:
+    """Step-level beam search over partial solutions, scored by the model's own probabilities (or a judge)."""
+
+    def __init__(self, settings: BeamSettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        return beam_search(resources.llm, task, account=resources.account, width=self.settings.width,
+                           cfg=_step_config(self.settings))
+
+
+@solver("mcts", kinds=("math",), settings=MCTSSettings)
+class MCTSSolver:
+    """Monte-Carlo tree search over partial solutions with node-level expansion budgets."""
+
+    def __init__(self, settings: MCTSSettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        s = self.settings
+        return mcts(resources.llm, task, account=resources.account, iterations=s.iterations,
+                    want_answers=s.want_answers, c_puct=s.c_puct, cfg=_step_config(s))
+
+
+@solver("astar", kinds=("math",), settings=AStarSettings)
+class AStarSolver:
+    """A*-decoding: expand the partial solution with the lowest cost-so-far plus expected cost-to-go."""
+
+    def __init__(self, settings: AStarSettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        s = self.settings
+        return astar(resources.llm, task, account=resources.account, want_answers=s.want_answers,
+                     expected_tokens=s.expected_tokens, cfg=_step_config(s))

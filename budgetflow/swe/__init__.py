@@ -1,25 +1,21 @@
-"""SWE-style issue resolution, task side: inject bugs into real projects to make RepoTasks (``make_tasks``), and the
-ready-made fixtures built from pinned sdists (``ensure_swe_fixtures``)."""
+"""SWE-style issue resolution, task side: build repository-task fixtures — QuixBugs from the pyimprove wheel
+(``load_quixbugs``), bugs injected into real projects (``make_tasks``), and the ready-made tasks made from pinned
+sdists (``ensure_swe_fixtures``). Builds run tests in the sandbox and spend on a capped ledger account (the
+caller's, or a root of their own on ``<cache>/fixture-builds.db``)."""
 
-from .make_task import (
-    SWE_PROJECTS,
-    MakeResult,
-    MakeTaskError,
-    ensure_swe_fixtures,
-    make_tasks,
-    sdist_path,
-    unpack_source,
-)
+from .cache import FIXTURE_BUILD_CPU_SECONDS, build_account, cache_root
+from .fixtures import SWE_PROJECTS, ensure_swe_fixtures, sdist_path
+from .issue_text import symptom, trim_failure, write_issue
+from .make_task import Attempt, MakeResult, Progress, make_tasks
 from .mutations import Mutation, find_mutations
+from .quixbugs import load_quixbugs, quixbugs_report
+from .quixbugs_sources import QUIXBUGS_FIXES, QUIXBUGS_PIN, QUIXBUGS_WHEEL, quixbugs_sources, quixbugs_wheel
+from .sources import ARCHIVES, MakeTaskError, is_test_path, source_modules, unpack_source
 
 __all__ = [
-    "SWE_PROJECTS",
-    "MakeResult",
-    "MakeTaskError",
-    "Mutation",
-    "ensure_swe_fixtures",
-    "find_mutations",
-    "make_tasks",
-    "sdist_path",
-    "unpack_source",
+    "ARCHIVES", "FIXTURE_BUILD_CPU_SECONDS", "QUIXBUGS_FIXES", "QUIXBUGS_PIN", "QUIXBUGS_WHEEL", "SWE_PROJECTS",
+    "Attempt", "MakeResult", "MakeTaskError", "Mutation", "Progress", "build_account", "cache_root",
+    "ensure_swe_fixtures", "find_mutations", "is_test_path", "load_quixbugs", "make_tasks", "quixbugs_report",
+    "quixbugs_sources", "quixbugs_wheel", "sdist_path", "source_modules", "symptom", "trim_failure", "unpack_source",
+    "write_issue",
 ]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 _CMP_FLIP = {ast.Lt: ("<", "<="), ast.LtE: ("<=", "<"), ast.Gt: (">", ">="), ast.GtE: (">=", ">"),
              ast.Eq: ("==", "!="), ast.NotEq: ("!=", "=="), ast.In: ("in", "not in"), ast.NotIn: ("not in", "in"),
@@ -85,16 +87,69 @@ def find_mutations(path: str, source: bytes) -> list[Mutation]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):  # UnicodeDecodeError is a ValueError
         return []
-    off = _Offsets(source)
-    out: list[Mutation] = []
+    finder = _Finder(path, source)
+    finder.body(tree.body, "")
+    # one edit per (span, replacement); keep source order
+    seen: set[tuple[int, int, bytes]] = set()
+    unique = []
+    for m in sorted(finder.found, key=lambda m: (m.start, m.end, m.replacement)):
+        if (m.start, m.end, m.replacement) not in seen:
+            seen.add((m.start, m.end, m.replacement))
+            unique.append(m)
+    return [m for m in unique if _parses(m.apply(source))]
 
-    def add(node_span: tuple[int, int], replacement: bytes, kind: str, func: str, line: int, desc: str) -> None:
-        a, b = node_span
-        if source[a:b] == replacement:
+
+@dataclass
+class _Scope:
+    """One function being mutated: its qualified name, the nodes left to others (f-strings, nested functions,
+    decorators, the return annotation) and the local names a ``return`` may be switched to."""
+
+    fn: ast.FunctionDef | ast.AsyncFunctionDef
+    qual: str
+    skip: set[int]
+    local_names: list[str]
+
+
+class _Finder:
+    """Collects the mutations of one module, function by function (operators in ``_OPERATORS``, then constants)."""
+
+    def __init__(self, path: str, source: bytes):
+        self.path = path
+        self.source = source
+        self.off = _Offsets(source)
+        self.found: list[Mutation] = []
+
+    def add(self, span: tuple[int, int], replacement: bytes, kind: str, func: str, line: int, desc: str) -> None:
+        a, b = span
+        if self.source[a:b] == replacement:
             return
-        out.append(Mutation(path, a, b, replacement, kind, func, line, desc))
+        self.found.append(Mutation(self.path, a, b, replacement, kind, func, line, desc))
 
-    def visit_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, qual: str) -> None:
+    def body(self, body: list[ast.stmt], prefix: str) -> None:
+        """Functions and methods in a module or class body (and in its if/try blocks, not ``__main__`` guards)."""
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.function(stmt, prefix + stmt.name)
+            elif isinstance(stmt, ast.ClassDef):
+                self.body(stmt.body, f"{prefix}{stmt.name}.")
+            elif isinstance(stmt, (ast.If, ast.Try)) and not _is_main_guard(stmt):
+                for field in ("body", "orelse", "finalbody"):
+                    self.body(getattr(stmt, field, []) or [], prefix)
+                for handler in getattr(stmt, "handlers", []) or []:
+                    self.body(handler.body, prefix)
+
+    def function(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, qual: str) -> None:
+        scope = self._scope(fn, qual)
+        for node in ast.walk(fn):
+            if id(node) in scope.skip or node is fn:
+                continue
+            operator = _OPERATORS.get(type(node))
+            if operator is not None:
+                operator(self, node, scope, getattr(node, "lineno", fn.lineno))
+        self._constants(scope)
+
+    def _scope(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, qual: str) -> _Scope:
+        """The function's scope; nested functions are mutated on their own (first), under their own names."""
         skip: set[int] = set()  # ids of nodes inside f-strings or nested functions (visited on their own)
         local_names = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)
                        if a.arg not in ("self", "cls")]
@@ -104,100 +159,108 @@ def find_mutations(path: str, source: bytes) -> list[Mutation]:
             elif node is not fn and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
                 skip.update(id(n) for n in ast.walk(node))
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    visit_function(node, f"{qual}.{node.name}")
+                    self.function(node, f"{qual}.{node.name}")
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id not in local_names:
                 local_names.append(node.id)
         skip.update(id(n) for d in fn.decorator_list for n in ast.walk(d))
         if fn.returns is not None:
             skip.update(id(n) for n in ast.walk(fn.returns))
-        for node in ast.walk(fn):
-            if id(node) in skip or node is fn:
-                continue
-            line = getattr(node, "lineno", fn.lineno)
-            if isinstance(node, ast.Compare):
-                left = node.left
-                for op, right in zip(node.ops, node.comparators):
-                    flip = _CMP_FLIP.get(type(op))
-                    if flip:
-                        span = _gap_token(off, left, right, flip[0])
-                        if span:
-                            add(span, flip[1].encode(), "comparison", qual, line, f"`{flip[0]}` -> `{flip[1]}`")
-                    left = right
-            elif isinstance(node, ast.BoolOp) and len(node.values) >= 2:
-                word, other = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
-                span = _gap_token(off, node.values[0], node.values[1], word)
-                if span:
-                    add(span, other.encode(), "boolean", qual, line, f"`{word}` -> `{other}`")
-            elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-                if any(isinstance(v, ast.Constant) and isinstance(v.value, (str, bytes)) for v in (node.left, node.right)):
-                    continue
-                if any(isinstance(v, (ast.JoinedStr, ast.List, ast.Tuple, ast.ListComp)) for v in (node.left, node.right)):
-                    continue
-                sym, other = ("+", "-") if isinstance(node.op, ast.Add) else ("-", "+")
-                span = _gap_token(off, node.left, node.right, sym)
-                if span:
-                    add(span, other.encode(), "arithmetic", qual, line, f"`{sym}` -> `{other}`")
-            elif isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)):
-                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, (str, bytes)):
-                    continue
-                sym, other = ("+=", "-=") if isinstance(node.op, ast.Add) else ("-=", "+=")
-                span = _gap_token(off, node.target, node.value, sym)
-                if span:
-                    add(span, other.encode(), "arithmetic", qual, line, f"`{sym}` -> `{other}`")
-            elif isinstance(node, (ast.If, ast.While)):
-                test = node.test
-                a, b = off.span(test)
-                text = source[a:b]
-                if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-                    inner = off.text(test.operand)
-                    if b"\n" not in inner:
-                        add((a, b), inner, "negate", qual, line, "drop `not`")
-                elif b"\n" not in text:
-                    new = b"not " + text if isinstance(test, _SIMPLE) else b"not (" + text + b")"
-                    add((a, b), new, "negate", qual, line, "negate the condition")
-            elif isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
-                others = [n for n in local_names if n != node.value.id]
-                if others:
-                    pick = others[int(hashlib.sha256(f"{qual}:{line}".encode()).hexdigest(), 16) % len(others)]
-                    add(off.span(node.value), pick.encode(), "return", qual, line,
-                        f"return `{pick}` instead of `{node.value.id}`")
-        for node in ast.walk(fn):
-            if id(node) in skip:
+        return _Scope(fn, qual, skip, local_names)
+
+    def _constants(self, scope: _Scope) -> None:
+        """Off-by-one on small integer constants where that is a plausible slip (see ``_INT_CONTEXTS``)."""
+        for node in ast.walk(scope.fn):
+            if id(node) in scope.skip:
                 continue
             if isinstance(node, ast.Call) and not _range_call(node):
                 continue
             for parent_field in _INT_CONTEXTS.get(type(node), ()):
                 for child in _children(node, parent_field):
                     if (isinstance(child, ast.Constant) and type(child.value) is int
-                            and id(child) not in skip and child.value < 10**6):
-                        span = off.span(child)
-                        if source[span[0]:span[1]].strip().isdigit():
+                            and id(child) not in scope.skip and child.value < 10**6):
+                        span = self.off.span(child)
+                        if self.source[span[0]:span[1]].strip().isdigit():
                             for new in (child.value + 1, child.value - 1):
                                 if new >= 0:
-                                    add(span, str(new).encode(), "constant", qual, child.lineno,
-                                        f"`{child.value}` -> `{new}`")
+                                    self.add(span, str(new).encode(), "constant", scope.qual, child.lineno,
+                                             f"`{child.value}` -> `{new}`")
 
-    def walk_body(body: list[ast.stmt], prefix: str) -> None:
-        for stmt in body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit_function(stmt, prefix + stmt.name)
-            elif isinstance(stmt, ast.ClassDef):
-                walk_body(stmt.body, f"{prefix}{stmt.name}.")
-            elif isinstance(stmt, (ast.If, ast.Try)) and not _is_main_guard(stmt):
-                for field in ("body", "orelse", "finalbody"):
-                    walk_body(getattr(stmt, field, []) or [], prefix)
-                for handler in getattr(stmt, "handlers", []) or []:
-                    walk_body(handler.body, prefix)
 
-    walk_body(tree.body, "")
-    # one edit per (span, replacement); keep source order
-    seen: set[tuple[int, int, bytes]] = set()
-    unique = []
-    for m in sorted(out, key=lambda m: (m.start, m.end, m.replacement)):
-        if (m.start, m.end, m.replacement) not in seen:
-            seen.add((m.start, m.end, m.replacement))
-            unique.append(m)
-    return [m for m in unique if _parses(m.apply(source))]
+# ---------------------------------------------------------------------------------------------------- operators
+# One function per node type: (finder, node, scope, line) -> adds that node's mutations.
+
+def _comparison(f: _Finder, node: ast.Compare, scope: _Scope, line: int) -> None:
+    left = node.left
+    for op, right in zip(node.ops, node.comparators, strict=True):
+        flip = _CMP_FLIP.get(type(op))
+        if flip:
+            span = _gap_token(f.off, left, right, flip[0])
+            if span:
+                f.add(span, flip[1].encode(), "comparison", scope.qual, line, f"`{flip[0]}` -> `{flip[1]}`")
+        left = right
+
+
+def _boolean(f: _Finder, node: ast.BoolOp, scope: _Scope, line: int) -> None:
+    if len(node.values) < 2:
+        return
+    word, other = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
+    span = _gap_token(f.off, node.values[0], node.values[1], word)
+    if span:
+        f.add(span, other.encode(), "boolean", scope.qual, line, f"`{word}` -> `{other}`")
+
+
+def _arithmetic(f: _Finder, node: ast.BinOp, scope: _Scope, line: int) -> None:
+    if not isinstance(node.op, (ast.Add, ast.Sub)):
+        return
+    operands = (node.left, node.right)
+    if any(isinstance(v, ast.Constant) and isinstance(v.value, (str, bytes)) for v in operands):
+        return  # string concatenation: `-` would not even run
+    if any(isinstance(v, (ast.JoinedStr, ast.List, ast.Tuple, ast.ListComp)) for v in operands):
+        return
+    sym, other = ("+", "-") if isinstance(node.op, ast.Add) else ("-", "+")
+    span = _gap_token(f.off, node.left, node.right, sym)
+    if span:
+        f.add(span, other.encode(), "arithmetic", scope.qual, line, f"`{sym}` -> `{other}`")
+
+
+def _augmented(f: _Finder, node: ast.AugAssign, scope: _Scope, line: int) -> None:
+    if not isinstance(node.op, (ast.Add, ast.Sub)):
+        return
+    if isinstance(node.value, ast.Constant) and isinstance(node.value.value, (str, bytes)):
+        return
+    sym, other = ("+=", "-=") if isinstance(node.op, ast.Add) else ("-=", "+=")
+    span = _gap_token(f.off, node.target, node.value, sym)
+    if span:
+        f.add(span, other.encode(), "arithmetic", scope.qual, line, f"`{sym}` -> `{other}`")
+
+
+def _negate(f: _Finder, node: ast.If | ast.While, scope: _Scope, line: int) -> None:
+    test = node.test
+    a, b = f.off.span(test)
+    text = f.source[a:b]
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = f.off.text(test.operand)
+        if b"\n" not in inner:
+            f.add((a, b), inner, "negate", scope.qual, line, "drop `not`")
+    elif b"\n" not in text:
+        new = b"not " + text if isinstance(test, _SIMPLE) else b"not (" + text + b")"
+        f.add((a, b), new, "negate", scope.qual, line, "negate the condition")
+
+
+def _return(f: _Finder, node: ast.Return, scope: _Scope, line: int) -> None:
+    if not isinstance(node.value, ast.Name):
+        return
+    others = [n for n in scope.local_names if n != node.value.id]
+    if others:  # a stable pick: the same source always gives the same mutant
+        pick = others[int(hashlib.sha256(f"{scope.qual}:{line}".encode()).hexdigest(), 16) % len(others)]
+        f.add(f.off.span(node.value), pick.encode(), "return", scope.qual, line,
+              f"return `{pick}` instead of `{node.value.id}`")
+
+
+_OPERATORS: dict[type, Callable[[_Finder, Any, _Scope, int], None]] = {
+    ast.Compare: _comparison, ast.BoolOp: _boolean, ast.BinOp: _arithmetic, ast.AugAssign: _augmented,
+    ast.If: _negate, ast.While: _negate, ast.Return: _return,
+}
 
 
 def _children(node: ast.AST, field: str) -> list[ast.AST]:

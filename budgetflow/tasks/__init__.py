@@ -1,17 +1,33 @@
-"""Task schemas (code, math, repo) and loaders: HumanEval, GSM8K-100, QuixBugs repos and repo-task directories."""
+"""Task schemas (code, math, repo) and loaders: HumanEval, GSM8K-100, JSONL files and repo-task directories
+(QuixBugs and other repo-task fixtures are built in ``budgetflow.swe``)."""
 
+from .jsonl import TaskFileError, load_jsonl_tasks
 from .loaders import DatasetMissing, docstring_examples, load_gsm8k, load_humaneval, normalize_number
 from .repo import (
+    DEFAULT_TEST_COMMAND,
+    REPO_DIR,
+    SOLUTION_FILE,
+    TASK_FILE,
     RepoTaskError,
-    load_quixbugs,
     load_repo_task,
     load_repo_tasks,
     save_repo_task,
     solution_patch,
-    solved_files,
+    task_dir,
 )
-from .schemas import CodeTask, MathTask, RepoTask
+from .schemas import (
+    CodeTask,
+    MathTask,
+    RepoTask,
+    Task,
+    kind_of,
+    task_from_dict,
+    task_kind,
+    task_kinds,
+    task_to_dict,
+)
 
-__all__ = ["CodeTask", "DatasetMissing", "MathTask", "RepoTask", "RepoTaskError", "docstring_examples", "load_gsm8k",
-           "load_humaneval", "load_quixbugs", "load_repo_task", "load_repo_tasks", "normalize_number", "save_repo_task",
-           "solution_patch", "solved_files"]
+__all__ = ["TaskFileError", "load_jsonl_tasks", "CodeTask", "DatasetMissing", "MathTask", "RepoTask", "RepoTaskError", "Task", "kind_of", "task_from_dict",
+           "task_kind", "task_kinds", "task_to_dict", "docstring_examples", "load_gsm8k",
+           "load_humaneval", "load_repo_task", "load_repo_tasks", "normalize_number", "save_repo_task",
+           "solution_patch", "task_dir", "DEFAULT_TEST_COMMAND", "REPO_DIR", "SOLUTION_FILE", "TASK_FILE"]

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from ..budget import Account
 from ..llm import LLM
 from ..tasks import CodeTask
+from .code import program_for
+from .protocol import Verdict, verifier
 from .unit_tests import TestReport, UnitTestVerifier
 
 
@@ -79,3 +81,35 @@ def rank_by_generated_tests(verifier: UnitTestVerifier, programs: Sequence[str],
     """Run every program against the generated tests (one sandbox run each) and rank by agreement."""
     reports = [verifier.run(p, tests, account=account) for p in programs]
     return agreement_ranking(reports)
+
+
+@verifier("generated-tests", kinds=("code",))
+class GeneratedTestsVerifier:
+    """CodeT as a verifier: the model writes tests for the task once per `verify_all` (on the account given), every
+    candidate runs them in the sandbox, and a candidate's score is its consensus group's agreement score relative to
+    the best group's. A candidate passes when it is in the best group and passes every generated test."""
+
+    name = "generated-tests"
+
+    def __init__(self, llm: LLM, runner: UnitTestVerifier | None = None, *, n: int = 4, max_tokens: int = 160):
+        self.llm = llm
+        self.runner = runner or UnitTestVerifier()
+        self.n, self.max_tokens = n, max_tokens
+
+    def verify(self, task: CodeTask, candidate: str, *, account: Account) -> Verdict:
+        return self.verify_all(task, [candidate], account=account)[0]
+
+    def verify_all(self, task: CodeTask, candidates: Sequence[str], *, account: Account) -> list[Verdict]:
+        tests = generate_tests(self.llm, task, account=account, n=self.n, max_tokens=self.max_tokens)
+        reports = [self.runner.run(program_for(task, c), tests, account=account) for c in candidates]
+        ranked = {r.index: r for r in agreement_ranking(reports)}
+        best = max((r.score for r in ranked.values()), default=0.0)
+        out = []
+        for i, report in enumerate(reports):
+            v = report.verdict()
+            score = ranked[i].score / best if best else 0.0
+            top = best > 0 and ranked[i].score == best
+            out.append(v.model_copy(update={"score": score, "passed": top and v.passed,
+                                            "detail": f"{ranked[i].tests_passed}/{len(tests)} generated tests, "
+                                                      f"group of {ranked[i].group_size}"}))
+        return out

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from ..budget import Account
 from ..llm import LLM
+from .protocol import Verdict, verifier
 
 JUDGE_TEMPLATE = ("{problem}\n\nProposed solution (possibly unfinished):\n{solution}\n\n"
                   "Question: Is every step of the proposed solution so far correct? Answer Yes or No.\nAnswer:")
@@ -23,10 +24,21 @@ class Judgement(BaseModel):
     logprob_no: float
 
 
+@verifier("judge", kinds=("math", "code"))
 class LogprobJudge:
+    """As a `Verifier`: the model's P("Yes") that a candidate is correct is its score (passed above one half)."""
+
+    name = "judge"
+
     def __init__(self, llm: LLM, template: str = JUDGE_TEMPLATE):
         self.llm = llm
         self.template = template
+
+    def verify(self, task, candidate: str, *, account: Account) -> Verdict:
+        problem = getattr(task, "question", None) or getattr(task, "prompt", None) or getattr(task, "issue", "")
+        judged = self.verdict(problem, candidate, account=account)
+        return Verdict(passed=judged.p_yes >= 0.5, score=judged.p_yes, checks=1, passed_checks=int(judged.p_yes >= 0.5),
+                       detail=f"P(correct) = {judged.p_yes:.3f}")
 
     def path_score(self, prompt: str, continuation: str, *, account: Account) -> float:
         """Mean log-probability per token the model gives `continuation` after `prompt` (≤ 0; higher is likelier)."""

@@ -13,9 +13,12 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from ..budget import Account
+from ..budget import SANDBOX_CPU, Account, PriceBook
 from ..sandbox import ExecResult, Limits, Sandbox, get_sandbox
+from ..tasks import CodeTask
+from .code import program_for
 from .metered import marked_json, metered_run, worst_case_cpu
+from .protocol import Verdict, verifier
 
 _HARNESS = r'''
 import json as _bf_json, signal as _bf_signal, sys as _bf_sys
@@ -96,21 +99,41 @@ class TestReport(BaseModel):
     def signature(self) -> tuple[bool, ...]:
         return tuple(o.passed for o in self.outcomes)
 
+    def verdict(self) -> Verdict:
+        """This report as the verifiers' one verdict type."""
+        first_error = self.load_error or next((o.error for o in self.outcomes if not o.passed), "")
+        return Verdict(passed=self.all_passed, score=self.fraction if self.loaded else 0.0, loaded=self.loaded,
+                       checks=self.total, passed_checks=self.passed if self.loaded else 0,
+                       signature=[self.loaded and o.passed for o in self.outcomes],
+                       detail=first_error.strip().splitlines()[-1][:200] if first_error.strip() else "",
+                       cpu_seconds=self.cpu_seconds, killed_by=self.killed_by)
 
+
+@verifier("unit-tests", kinds=("code",))
 class UnitTestVerifier:
     """Runs candidates against tests in a sandbox. Every run reserves its worst-case CPU time (and its price, if
-    `usd_per_cpu_second` is set) on the given account first, then commits the CPU time the sandbox measured."""
+    priced: `prices` with a SANDBOX_CPU entry) on the given account first, then commits the CPU time the sandbox
+    measured.
+
+    As a `Verifier`: `verify(task, completion)` runs the task's visible tests on the completed function."""
+
+    name = "unit-tests"
 
     def __init__(self, sandbox: Sandbox | None = None, *, limits: Limits | None = None,
-                 per_test_timeout_s: float = 2.0, usd_per_cpu_second: float = 0.0):
-        self.sandbox = sandbox or get_sandbox("process")
+                 per_test_timeout_s: float = 2.0, usd_per_cpu_second: float = 0.0, prices: PriceBook | None = None):
+        self.sandbox = sandbox or get_sandbox("auto")
         self.limits = limits or Limits(timeout_s=10.0, cpu_s=5.0, memory_bytes=256 * (1 << 20))
         self.per_test_timeout_s = per_test_timeout_s
-        self.usd_per_cpu_second = usd_per_cpu_second
+        # what a CPU-second of the sandbox costs: the PriceBook's SANDBOX_CPU entry, or the rate given
+        self.usd_per_cpu_second = prices.per_second(SANDBOX_CPU) if prices is not None else usd_per_cpu_second
 
     def worst_case(self) -> dict[str, float]:
         """What one run can cost at most (see metered.worst_case_cpu)."""
         return worst_case_cpu(self.sandbox, self.limits, self.usd_per_cpu_second)
+
+    def verify(self, task: CodeTask, candidate: str, *, account: Account) -> Verdict:
+        """The completion `candidate` of `task` (its public view) against the task's visible tests."""
+        return self.run(program_for(task, candidate), task.visible_tests, account=account).verdict()
 
     def run(self, program: str, tests: Sequence[str], *, account: Account) -> TestReport:
         """Run `program`, then each test (a statement such as an assert, or an expression whose value is recorded);

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from ..budget import Account
 from ..tasks import normalize_number
+from .protocol import Verdict, verifier
 
 _ANSWER = re.compile(r"(?:answer is|####|answer:)\s*\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
 
@@ -55,3 +57,23 @@ def majority_vote(answers: Sequence[str | None], weights: Sequence[float] | None
         return Vote(answer=None, votes=0.0, total=0.0)
     best = max(tally, key=lambda a: (tally[a], -order[a]))
     return Vote(answer=best, votes=tally[best], total=sum(tally.values()))
+
+
+@verifier("vote", kinds=("math",))
+class MajorityVote:
+    """Self-consistency as a verifier: a candidate's score is the share of candidates that reach its final answer;
+    it passes when its answer is the majority's. Costs nothing (no model call, no sandbox run)."""
+
+    name = "vote"
+
+    def verify(self, task, candidate: str, *, account: Account) -> Verdict:
+        return self.verify_all(task, [candidate], account=account)[0]
+
+    def verify_all(self, task, candidates: Sequence[str], *, account: Account) -> list[Verdict]:
+        answers = [extract_answer(c) for c in candidates]
+        vote = majority_vote(answers)
+        counts = Counter(a for a in answers if a is not None)
+        total = sum(counts.values())
+        return [Verdict(passed=a is not None and a == vote.answer, score=counts[a] / total if a and total else 0.0,
+                        loaded=a is not None, checks=total, passed_checks=counts[a] if a else 0,
+                        detail=f"answer {a!r}: {counts[a] if a else 0} of {total} votes") for a in answers]

@@ -19,6 +19,7 @@ from budgetflow.agents import (
     AgentState,
     Selector,
     build_codegen_graph,
+    counted_verdict,
     initial_state,
     solve,
     sqlite_checkpointer,
@@ -42,16 +43,16 @@ def test_codegen_graph_solves_an_easy_task_and_skips_the_tester(engine, sandbox,
     cap = 0.5
     res = solve(EASY, model=engine, budget=cap, ledger=ledger, sandbox=sandbox,
                 config=AgentConfig(wave_size=4, max_waves=2, params=PARAMS))
-    assert res.reason == "solved" and res.selection == "tests" and res.solved_visible, res.notes
-    assert res.answer.startswith(EASY.prompt)
+    assert res.reason == "solved" and res.details["selection"] == "tests" and res.solved_visible, res.notes
+    assert res.details["program"].startswith(EASY.prompt)
     # the scorer's independent check (hidden tests, never seen during the run)
-    assert passes_hidden_tests(UnitTestVerifier(sandbox), EASY, res.selected.text, account=ledger.root("score", Budget()))
+    assert passes_hidden_tests(UnitTestVerifier(sandbox), EASY, res.best.text, account=ledger.root("score", Budget()))
     # the tester never ran: the task gives its tests
-    assert "tester" not in res.accounts and res.spend["tester"].calls == 0
+    assert "tester" not in res.details["accounts"] and res.spend["tester"].calls == 0
     assert not any(n.startswith("tester") for n in res.notes)
     # the ledger says where the money went: one model call per sample, one sandbox run per sample
     n = len(res.candidates)
-    assert res.accounts["solver/generate"].calls == n and res.accounts["solver/verify"].calls == n
+    assert res.details["accounts"]["solver/generate"].calls == n and res.details["accounts"]["solver/verify"].calls == n
     assert res.spend["verifier"].calls == 0  # the strategy's own checks were reused, not run again
     assert 0 < res.spend["total"].usd <= cap
     assert res.spend["total"] == ledger.account(res.account).spent()
@@ -86,23 +87,23 @@ def test_a_budget_that_runs_out_ends_the_run_cleanly_with_the_best_so_far(engine
                 strategy="best_of_n", config=AgentConfig(wave_size=2, max_waves=100, params=params,
                                                          selection="tests"))
     assert res.reason == "budget", res.notes
-    assert res.selected is not None and len(res.candidates) >= 2  # anytime: the best candidate so far
+    assert res.best is not None and len(res.candidates) >= 2  # anytime: the best candidate so far
     assert res.spend["total"].output_tokens <= cap
-    assert ledger.account(res.thread_id).spent().output_tokens <= cap
+    assert ledger.account(res.details["thread_id"]).spent().output_tokens <= cap
     assert any("another wave" in n or "BudgetExceeded" in n for n in res.notes), res.notes
     assert ledger.verify().ok
 
 
 def test_a_budget_too_small_for_any_call_returns_no_candidate_and_no_error(engine, sandbox, ledger):
     res = solve(EASY, model=engine, budget=1e-6, ledger=ledger, sandbox=sandbox, config=AgentConfig(params=PARAMS))
-    assert res.reason == "budget" and res.selected is None and res.answer is None
+    assert res.reason == "budget" and res.best is None and res.answer is None
     assert res.spend["total"].usd == 0 and any("BudgetExceeded" in n for n in res.notes)
 
 
 def test_the_selection_turn_asks_the_model_and_falls_back_to_the_ranking(engine, sandbox, ledger):
     task = EASY.model_copy(update={"visible_tests": ()})
     cands = [{"id": "c0", "text": " a - b\n"}, {"id": "c1", "text": " a + b\n"}, {"id": "c2", "text": " a + b\n"}]
-    verdicts = {c["id"]: {"candidate": c["id"], "passed": 0, "total": 0, "loaded": True} for c in cands}
+    verdicts = {c["id"]: counted_verdict(0, 0).model_dump() for c in cands}
 
     def state(account: str) -> AgentState:
         return AgentState.model_validate({**initial_state(task, account), "candidates": cands,
@@ -157,7 +158,7 @@ def test_a_killed_run_resumes_at_the_next_node_without_paying_again(engine, sand
 
         res = solve(EASY, model=engine, budget=RESUME_BUDGET, ledger=ledger, sandbox=sandbox, checkpoint=ckpt,
                     thread_id=thread, strategy="best_of_n", config=RESUME_CONFIG)
-        assert res.resumed and res.selected is not None and res.reason in ("solved", "exhausted")
+        assert res.resumed and res.best is not None and res.reason in ("solved", "exhausted")
         after = ledger.account(solver).spent()
         assert after == before  # the finished solver node was not paid for again
         assert len(ledger.entries(f"{solver}/generate")) == generate_entries  # and no model call was made
@@ -168,7 +169,7 @@ def test_a_killed_run_resumes_at_the_next_node_without_paying_again(engine, sand
         total = ledger.account(thread).spent()
         again = solve(EASY, model=engine, budget=RESUME_BUDGET, ledger=ledger, sandbox=sandbox, checkpoint=ckpt,
                       thread_id=thread, strategy="best_of_n", config=RESUME_CONFIG)
-        assert again.resumed and again.selected == res.selected and ledger.account(thread).spent() == total
+        assert again.resumed and again.best == res.best and ledger.account(thread).spent() == total
         assert ledger.verify().ok
     finally:
         ledger.close()

@@ -23,12 +23,8 @@ from budgetflow.agents import (
     solve,
     write_predictions,
 )
-from budgetflow.verifiers.repo_tests import (
-    RepoTestRunner,
-    repo_files,
-    scoring_files,
-    unified_diff,
-)
+from budgetflow.verifiers import RepoTestRunner
+from budgetflow.workspace import repo_files, scoring_files, unified_diff
 
 from .conftest import tree_digest
 
@@ -42,11 +38,11 @@ def test_swe_graph_runs_parallel_trajectories_with_tools_in_the_sandbox(engine, 
                 config=AgentConfig(wave_size=2, max_waves=1, max_turns=1, attempts=2, turn_max_tokens=64,
                                    parallel=2))
     assert tree_digest(repo) == before  # the repository on disk never changed (.git included)
-    assert res.kind == "repo" and res.tests_source == "given" and "tester" not in res.accounts  # tests given
+    assert res.kind == "repo" and res.details["tests_source"] == "given" and "tester" not in res.details["accounts"]  # tests given
     assert [c.source for c in res.candidates] == ["traj-0", "traj-1"]
     original = repo_files(repo)
     for cand in res.candidates:
-        spent = res.accounts[f"solver/{cand.source}"]  # each trajectory spends on its own account
+        spent = res.details["accounts"][f"solver/{cand.source}"]  # each trajectory spends on its own account
         assert spent.calls >= 2 and spent.cpu_seconds > 0 and spent.usd > 0
         test = cand.meta["self_test"]  # every attempt ended with a test run in the sandbox
         assert test is not None and test["passed"] + test["failed"] == 2, cand.meta
@@ -54,12 +50,12 @@ def test_swe_graph_runs_parallel_trajectories_with_tools_in_the_sandbox(engine, 
         assert len(cand.meta["actions"]) == cand.meta["turns"]  # one parsed (or refused) action per turn
         edited = {**original, **{p: t.encode() for p, t in cand.meta["changed"].items() if t is not None}}
         assert cand.text == unified_diff(original, edited)  # the candidate is the diff of its working copy
-    assert res.spend["solver"] == res.accounts["solver"]
+    assert res.spend["solver"] == res.details["accounts"]["solver"]
     assert res.spend["total"].usd <= cap and ledger.verify().ok
-    if res.selected is not None:
-        assert res.patch.startswith("diff --git")
+    if res.best is not None:
+        assert res.answer.startswith("diff --git")
     if res.reason == "solved":  # SmolLM2 fixed it: check it the way a scorer would
-        fixed = {**original, **{p: t.encode() for p, t in res.selected.meta["changed"].items()}}
+        fixed = {**original, **{p: t.encode() for p, t in res.best.meta["changed"].items()}}
         report = RepoTestRunner(sandbox).run(scoring_files(tiny_repo, fixed), tiny_repo,
                                              [*tiny_repo.fail_to_pass, *tiny_repo.pass_to_pass],
                                              account=ledger.root("score", Budget()))
@@ -67,7 +63,7 @@ def test_swe_graph_runs_parallel_trajectories_with_tools_in_the_sandbox(engine, 
     path = write_predictions([res], tmp_path / "predictions.jsonl")
     (row,) = [json.loads(line) for line in path.read_text().splitlines()]
     assert row == {"instance_id": "tiny__calc-1", "model_name_or_path": "local/smollm2-135m",
-                   "model_patch": res.patch}
+                   "model_patch": res.answer or ""}
 
 
 def _patched(task, old: str, new: str) -> dict:
@@ -121,8 +117,8 @@ def test_the_repo_tester_keeps_only_tests_that_fail_on_the_unchanged_repo(engine
 def test_a_swe_run_the_budget_cannot_afford_ends_cleanly(engine, sandbox, ledger, tiny_repo, tmp_path):
     res = solve(tiny_repo, model=engine, budget=1e-6, ledger=ledger, sandbox=sandbox,
                 config=AgentConfig(wave_size=2, parallel=2, max_turns=1, attempts=1))
-    assert res.reason == "budget" and res.selected is None and res.patch == ""
+    assert res.reason == "budget" and res.best is None and res.answer is None
     assert all(c.meta["stopped"].startswith("budget") for c in res.candidates)
-    assert ledger.account(res.thread_id).spent().usd == 0  # refused before anything was sent
+    assert ledger.account(res.details["thread_id"]).spent().usd == 0  # refused before anything was sent
     path = write_predictions([res], tmp_path / "p.jsonl")
     assert json.loads(path.read_text())["model_patch"] == ""

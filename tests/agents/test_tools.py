@@ -8,7 +8,6 @@ import pytest
 
 from budgetflow import Budget
 from budgetflow.agents import (
-    SolveResult,
     ToolBox,
     ToolError,
     WorkingCopy,
@@ -17,8 +16,10 @@ from budgetflow.agents import (
     parse_choice,
     write_predictions,
 )
+from budgetflow.search import Result
 from budgetflow.tasks import CodeTask, MathTask
-from budgetflow.verifiers.repo_tests import RepoTestRunner, repo_files
+from budgetflow.verifiers import RepoTestRunner
+from budgetflow.workspace import repo_files
 
 from .conftest import tree_digest
 
@@ -88,11 +89,10 @@ def test_toolbox_runs_tests_and_commands_in_the_sandbox(tiny_repo, sandbox, ledg
 
 
 def test_write_predictions_schema(tmp_path):
-    base = {"model": "local/m", "thread_id": "t", "account": "t/x", "selected": None, "reason": "budget",
-            "selection": None, "spend": {}}
-    results = [SolveResult(task_id="tiny__calc-1", kind="repo", answer="diff --git a/x b/x\n", **base),
-               SolveResult(task_id="add", kind="code", answer="def add(): ...", **base),
-               SolveResult(task_id="tiny__calc-2", kind="repo", answer=None, **base)]
+    base = {"reason": "budget", "details": {"model": "local/m"}}
+    results = [Result(task_id="tiny__calc-1", kind="repo", answer="diff --git a/x b/x\n", **base),
+               Result(task_id="add", kind="code", answer="def add(): ...", **base),
+               Result(task_id="tiny__calc-2", kind="repo", answer=None, **base)]
     path = write_predictions(results, tmp_path / "out" / "predictions.jsonl")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert rows == [{"instance_id": "tiny__calc-1", "model_name_or_path": "local/m", "model_patch": "diff --git a/x b/x\n"},

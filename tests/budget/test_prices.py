@@ -72,7 +72,7 @@ import litellm  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from budgetflow import ModelPrice  # noqa: E402
+from budgetflow.budget import ModelPrice  # noqa: E402
 
 
 def _chat_entries():

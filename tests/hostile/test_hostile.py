@@ -180,7 +180,7 @@ def test_killed_parent_leaves_nothing(tmp_path):
 
     script = tmp_path / "client.py"
     script.write_text(
-        "from budgetflow.sandbox.process import ProcessSandbox\nfrom budgetflow.sandbox import Limits\n"
+        "from budgetflow.sandbox import ProcessSandbox\nfrom budgetflow.sandbox import Limits\n"
         "import sys\nbox = ProcessSandbox()\nbox.start()\nprint(box._zygote.pid, flush=True)\n"
         "box.run_python('import os, time\\nos.fork()\\ntime.sleep(60)', limits=Limits(timeout_s=60, cpu_s=60))\n")
     p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)

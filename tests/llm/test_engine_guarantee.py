@@ -57,7 +57,8 @@ def test_user_cpu_price_gets_the_default_gpu_price_too():
     price = overrides["local/smollm2-135m"]
     assert price["cpu_second"] == pytest.approx(0.5 / 3600)
     assert price["gpu_second"] == pytest.approx(DEFAULT_LOCAL_GPU_HOUR / 3600)
-    assert "GPU-hour" in note and "CPU-hour" not in note
+    engine_note = note.split(";")[0]  # the rest is about sandbox CPU
+    assert "GPU-hour" in engine_note and "CPU-hour" not in engine_note
 
 
 # ---------------------------------------------------------------- class 5: stopped at the hold, never forgiven

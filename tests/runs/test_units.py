@@ -121,8 +121,10 @@ def test_prices_local_models_get_a_default_with_a_note_and_others_are_refused():
     overrides, note = resolve_prices("local/qwen2.5-coder-1.5b")
     assert overrides["local/qwen2.5-coder-1.5b"]["cpu_second"] == pytest.approx(0.10 / 3600)
     assert "per CPU-hour" in note and "--price-cpu-hour" in note
-    overrides, note = resolve_prices("vllm/smol@http://127.0.0.1:1/v1", cpu_hour=3.6)
+    assert overrides["sandbox"]["cpu_second"] == pytest.approx(0.10 / 3600) and "sandbox runs" in note
+    overrides, note = resolve_prices("vllm/smol@http://127.0.0.1:1/v1", cpu_hour=3.6, sandbox_cpu_hour=0.36)
     assert note is None and overrides["vllm/smol"]["cpu_second"] == pytest.approx(0.001)
+    assert overrides["sandbox"]["cpu_second"] == pytest.approx(0.0001)
     from budgetflow import UnpricedModel
 
     with pytest.raises(UnpricedModel, match="--price-cpu-hour"):

@@ -34,7 +34,7 @@ class DockerVariant:
 
 
 def start_docker():
-    from budgetflow.sandbox.docker_backend import DockerSandbox
+    from budgetflow.sandbox import DockerSandbox
 
     try:
         return DockerSandbox()
@@ -65,7 +65,7 @@ class Backends:
     def get(self, kind: str):
         if kind not in self._boxes:
             if kind.startswith("process"):
-                from budgetflow.sandbox.process import ProcessSandbox
+                from budgetflow.sandbox import ProcessSandbox
 
                 self._boxes[kind] = ProcessSandbox(warm=(kind == "process"))
             else:

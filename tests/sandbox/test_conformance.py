@@ -51,6 +51,11 @@ def test_run_python_script_by_argv(box):
     assert r.stdout == "['x', 'y']\n", r.stderr
 
 
+def test_python_placeholder_is_the_backends_own_interpreter(box):
+    r = box.run(["{python}", "-c", "import sys; print(sys.version_info[0], sys.argv[1:])", "x"])
+    assert r.ok and r.stdout == "3 ['x']\n", r.stderr
+
+
 def test_unicode_output(box):
     r = box.run_python("print('héllo ✓ 日本')")
     assert r.stdout == "héllo ✓ 日本\n"

@@ -91,7 +91,7 @@ def test_output_kill_measures_the_burners_too(box):
 
 def test_bound_is_tight_enough_to_reserve():
     """The bound follows the limits: the CPU limit, or the wall clock on every CPU, plus small slack."""
-    from budgetflow.sandbox.process import ProcessSandbox
+    from budgetflow.sandbox import ProcessSandbox
 
     box = ProcessSandbox()
     try:
@@ -106,7 +106,7 @@ def test_bound_is_tight_enough_to_reserve():
 
 def test_a_cpu_quota_binds_the_run_and_its_bound():
     """With ``cpus=0.5`` the run gets half a CPU however many threads burn, and the bound says so."""
-    from budgetflow.sandbox.process import ProcessSandbox
+    from budgetflow.sandbox import ProcessSandbox
 
     with ProcessSandbox(cpus=0.5) as box:
         limits = Limits(cpu_s=60, timeout_s=1.0)

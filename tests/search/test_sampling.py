@@ -45,16 +45,16 @@ def test_early_stop_stops_on_a_pass_and_reports_spend(engine, sandbox, ledger):
     else:
         assert res.samples == 4 and not res.best.passed_visible
     # spend: the ledger's sub-accounts say where it went, and nothing was run on hidden tests
-    assert res.spend.generation.calls == res.samples  # one call per wave of one
-    assert res.spend.verification.calls == res.samples  # one sandbox run per sample, none for hidden tests
-    assert res.spend.total.usd == acct.spent().usd > 0
-    assert res.spend.generation.usd + res.spend.verification.usd == res.spend.total.usd
+    assert res.spend["generate"].calls == res.samples  # one call per wave of one
+    assert res.spend["verify"].calls == res.samples  # one sandbox run per sample, none for hidden tests
+    assert res.spend["total"].usd == acct.spent().usd > 0
+    assert res.spend["generate"].usd + res.spend["verify"].usd == res.spend["total"].usd
 
 
 def test_best_of_n_draws_n_in_one_call(engine, sandbox, ledger):
     acct = ledger.root("bon", Budget(usd=1.0))
     res = best_of_n(engine, EASY, UnitTestVerifier(sandbox), account=acct, n=4, params=PARAMS)
-    assert res.samples == 4 and res.spend.generation.calls == 1 and res.spend.verification.calls == 4
+    assert res.samples == 4 and res.spend["generate"].calls == 1 and res.spend["verify"].calls == 4
     assert res.best is not None and res.best.score == max(float(c) for c in [res.best.score])
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from budgetflow import Budget, Ledger
-from budgetflow.verifiers.repo_tests import RepoTestRunner
+from budgetflow.verifiers import RepoTestRunner
 
 REPO = Path(__file__).resolve().parents[2]
 SWE_PROJECT = ("inflection", "0.5.1")  # the smallest pinned project: 455 tests in ~0.5 s
@@ -43,7 +43,7 @@ def runner(sandbox):
 @pytest.fixture(scope="session")
 def quixbugs(sandbox):
     """All QuixBugs tasks, from the cache (built there once if missing: about a minute)."""
-    from budgetflow.tasks.repo import load_quixbugs
+    from budgetflow.swe import load_quixbugs
 
     return load_quixbugs(sandbox=sandbox)
 
@@ -51,8 +51,8 @@ def quixbugs(sandbox):
 @pytest.fixture(scope="session")
 def made_tasks(tmp_path_factory):
     """Tasks made by the real CLI from inflection's sdist (cached download) into a fresh directory."""
-    from budgetflow.swe.make_task import sdist_path
-    from budgetflow.tasks.repo import load_repo_tasks
+    from budgetflow.swe import sdist_path
+    from budgetflow.tasks import load_repo_tasks
 
     out = tmp_path_factory.mktemp("made")
     proc = run_cli("swe", "make-task", str(sdist_path(*SWE_PROJECT)), "--out", str(out), "--count", "2",

@@ -12,14 +12,9 @@ import pytest
 from budgetflow import Budget
 from budgetflow.budget import BudgetExceeded
 from budgetflow.sandbox import Limits
-from budgetflow.tasks.schemas import RepoTask
-from budgetflow.verifiers.repo_tests import (
-    RepoTestRunner,
-    repo_files,
-    scoring_files,
-    unified_diff,
-    write_files,
-)
+from budgetflow.tasks import RepoTask
+from budgetflow.verifiers import RepoTestRunner
+from budgetflow.workspace import repo_files, scoring_files, unified_diff, write_files
 
 CALC = b"def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
 TESTS = b"""import pytest

@@ -11,20 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from budgetflow import Budget
-from budgetflow.swe.mutations import find_mutations
-from budgetflow.tasks.repo import (
-    RepoTaskError,
+from budgetflow import Budget, Ledger
+from budgetflow.swe import (
+    FIXTURE_BUILD_CPU_SECONDS,
+    QUIXBUGS_WHEEL,
+    find_mutations,
     load_quixbugs,
-    load_repo_task,
     quixbugs_report,
-    save_repo_task,
-    solution_patch,
-    solved_files,
-    task_dir,
+    quixbugs_wheel,
 )
-from budgetflow.tasks.schemas import RepoTask
-from budgetflow.verifiers.repo_tests import repo_files
+from budgetflow.tasks import RepoTask, RepoTaskError, load_repo_task, save_repo_task, solution_patch, task_dir
+from budgetflow.workspace import repo_files, solved_files
 
 from .conftest import parallel, run_cli
 
@@ -122,6 +119,24 @@ def test_quixbugs_builds_a_subset_from_the_wheel(tmp_path, sandbox):
     again = load_quixbugs(root=tmp_path / "qb", programs=["gcd", "to_base"], sandbox=sandbox)  # cached
     assert again == tasks
     assert load_quixbugs(limit=1, root=tmp_path / "qb", programs=["gcd", "to_base"]) == tasks[:1]
+
+
+def test_fixture_builds_spend_on_a_capped_account(tmp_path, sandbox, session_ledger, monkeypatch):
+    # the caller's account is charged for the sandbox runs of a build
+    acct = session_ledger.root("qb-build", Budget(cpu_seconds=500))
+    load_quixbugs(root=tmp_path / "given", programs=["gcd"], sandbox=sandbox, account=acct)
+    assert acct.spent().cpu_seconds > 0
+    # without one, the build opens a capped root of its own on the cache's ledger, which is kept
+    wheel = quixbugs_wheel(download=False)
+    monkeypatch.setenv("BUDGETFLOW_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "data").mkdir(parents=True)
+    (tmp_path / "cache" / "data" / QUIXBUGS_WHEEL).symlink_to(wheel)
+    load_quixbugs(root=tmp_path / "own", programs=["gcd"], sandbox=sandbox)
+    with Ledger(tmp_path / "cache" / "fixture-builds.db", create=False) as ledger:
+        (build,) = [a for a in ledger.accounts() if a.name.startswith("build/quixbugs/")]
+        assert build.parent is None and build.budget.cpu_seconds == FIXTURE_BUILD_CPU_SECONDS
+        assert 0 < build.committed.cpu_seconds <= FIXTURE_BUILD_CPU_SECONDS
+        assert ledger.verify().ok
 
 
 # -------------------------------------------------------------------------------------------------- make-task
@@ -230,8 +245,7 @@ def test_make_task_help_teaches():
 
 
 def test_cached_fixtures_cover_three_projects():
-    from budgetflow.swe.make_task import ensure_swe_fixtures
-    from budgetflow.tasks.repo import cache_root
+    from budgetflow.swe import cache_root, ensure_swe_fixtures
 
     if not (cache_root() / "swe-tasks" / "index.json").is_file():
         # make test builds them before pytest: missing means the setup failed, which a skip would hide

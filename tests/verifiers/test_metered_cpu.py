@@ -44,7 +44,7 @@ def test_a_run_killed_by_the_wall_clock_is_charged_the_cpu_it_burned(sandbox, le
     report = verifier.run(SPIN_FOREVER, ["assert True"], account=task)
     assert report.killed_by == "timeout"
     charged = task.spent().cpu_seconds
-    assert charged >= 1.0  # ~1.5 s of one busy CPU
+    assert charged >= 0.25  # ~1.5 s of one busy CPU on an idle machine; main charged ~0
     assert charged <= verifier.worst_case()["cpu_seconds"] and not ledger.overruns() and ledger.verify().ok
 
 

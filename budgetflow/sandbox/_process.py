@@ -5,6 +5,17 @@ freshly exec'd interpreter (never a fork of this process, which may hold API key
 a zygote forks workers, each serving runs one at a time over its own connection. The
 client keeps idle worker connections (the warm pool) and hands each run's files to
 the run's program directly, so the workers never hold one run's data for the next.
+
+Per run everything the program can write is new: tmpfs ``/tmp`` and ``/dev/shm``, IPC namespace, process tree (all
+killed before the next run). Per worker and reused: pid/mount/uts/network namespaces, uid, cgroup; a worker that
+finds anything of a run left (a socket in its network namespace, a task that will not die) retires. ``warm=False``
+shares nothing.
+
+Needs root (namespaces, a uid per worker, cgroups, mounts; as root NPROC rlimits do not bind, so a pids cgroup
+does), Linux >= 5.3 (pidfd), and cgroup v1 memory+pids(+cpuacct, freezer) hierarchies or cgroup v2 with those
+controllers delegated to our cgroup. Programs run under ``/usr/bin/python3`` (the pyenv interpreter sits under
+/root, mode 0700); ``BUDGETFLOW_SANDBOX_PYTHON`` picks another, bind-mounted when it lives outside /usr. The helper
+uses the empty host directory ``/tmp/.budgetflow-sandbox-root`` as a mount point inside its own mount namespace.
 """
 from __future__ import annotations
 
@@ -19,10 +30,11 @@ import threading
 from typing import Sequence
 
 from . import _linux
+from ._backends import sandbox_backend
 from ._bounds import CpuEnforcement
 from ._classify import classify
+from ._models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
 from ._protocol import recv_msg, send_msg, send_msg_fd
-from .models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
 
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_helper.py")
 _HELPER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -80,6 +92,7 @@ class _NotStarted(Exception):
     """The worker failed before the program started (safe to retry)."""
 
 
+@sandbox_backend("process", priority=20)  # preferred: full isolation, and the fastest by far when warm
 class ProcessSandbox:
     """``warm=True`` (default): runs go to a pool of pre-started workers, and
     ``run_python`` executes in an already-initialised interpreter forked per run.

@@ -66,12 +66,16 @@ Files = Mapping[str, "str | bytes"]
 
 @runtime_checkable
 class Sandbox(Protocol):
-    """Runs untrusted code in isolation. Implementations are safe to call from many threads."""
+    """Runs untrusted code in isolation. Implementations are safe to call from many threads. Register one with
+    ``@sandbox_backend(name, priority=...)``."""
 
     name: str
 
     def run(self, argv: Sequence[str], *, files: Files | None = None, limits: Limits = Limits(),
-            stdin: str | bytes | None = None) -> ExecResult: ...
+            stdin: str | bytes | None = None) -> ExecResult:
+        """Run ``argv`` in a fresh work dir holding ``files``. ``argv[0] == "{python}"`` means this backend's
+        own Python interpreter (callers write it instead of a path, whatever the backend)."""
+        ...
 
     def run_python(self, source: str, *, files: Files | None = None, limits: Limits = Limits()) -> ExecResult: ...
 

@@ -11,6 +11,11 @@ the ones whose owner is gone. A fresh container's runner stops itself at the wal
 clock; a pool container's runner serves requests on its attach stream and exits, and
 Docker removes it, as soon as that stream closes, so a killed parent leaves nothing
 running for long.
+
+A fresh container gets its request as argv (at most ~1.5 MB encoded); the pool sends it on stdin (no limit).
+``Limits(network=True)`` means ``network_mode=host``: there is no bridge. The engine is ``DOCKER_HOST``, else
+``/run/budgetflow-docker.sock`` where ``scripts/setup_docker.sh`` starts a private dockerd and imports the base
+image (``BUDGETFLOW_SANDBOX_IMAGE``, default budgetflow/sandbox-base:bookworm) built offline with debootstrap.
 """
 from __future__ import annotations
 
@@ -26,10 +31,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import _seccomp
+from ._backends import sandbox_backend
 from ._bounds import CpuEnforcement
 from ._classify import classify
-from .process import CPU_POLL_S, SCRIPT, _normalise_files
-from .models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
+from ._models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
+from ._process import CPU_POLL_S, SCRIPT, _normalise_files
 
 DEFAULT_IMAGE = os.environ.get("BUDGETFLOW_SANDBOX_IMAGE", "budgetflow/sandbox-base:bookworm")
 DEFAULT_SOCKET = "/run/budgetflow-docker.sock"  # where scripts/setup_docker.sh starts dockerd
@@ -72,6 +78,7 @@ def engine_url() -> str | None:
     return None
 
 
+@sandbox_backend("docker", priority=10)  # where the process backend cannot run (not root), or for own images
 class DockerSandbox:
     name = "docker"
 
@@ -155,7 +162,10 @@ class DockerSandbox:
             fresh: bool = True) -> ExecResult:
         if not argv:
             raise ValueError("argv must name a program")
-        return self._run(list(map(str, argv)), _normalise_files(files), limits, stdin, env or {}, fresh)
+        cmd = [str(a) for a in argv]
+        if cmd[0] == "{python}":  # the image's interpreter
+            cmd[0] = "python3"
+        return self._run(cmd, _normalise_files(files), limits, stdin, env or {}, fresh)
 
     def run_python(self, source: str, *, files: Files | None = None, limits: Limits = Limits(),
                    stdin: str | bytes | None = None, args: Sequence[str] = (), fresh: bool = False) -> ExecResult:

@@ -1,0 +1,16 @@
+"""Repository working copies: a repo's files as ``{relative path: bytes}``, writing them back, git-style diffs,
+applying a patch, committing a directory, and the files a scorer runs (the task's own tests restored).
+
+Sits below verifiers (which run tests on a working copy) and above tasks (whose schemas and task directories it
+reads); it uses only the standard library and git, through subprocess."""
+
+from .diff import unified_diff
+from .files import MAX_FILE_BYTES, SKIP_DIRS, SKIP_SUFFIXES, repo_files, write_files
+from .git import git_commit_all
+from .patch import PatchError, apply_patch_files, solved_files
+from .scoring import nodeid_file, scoring_files
+
+__all__ = [
+    "MAX_FILE_BYTES", "SKIP_DIRS", "SKIP_SUFFIXES", "PatchError", "apply_patch_files", "git_commit_all", "nodeid_file",
+    "repo_files", "scoring_files", "solved_files", "unified_diff", "write_files",
+]
