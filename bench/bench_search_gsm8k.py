@@ -43,7 +43,7 @@ def majority_curve(llm, task, account, max_samples: int, max_tokens: int) -> dic
     answer, with two token costs: as charged (the model rambles on after its answer until max_tokens) and up to
     each answer (an ideal stop rule)."""
     from budgetflow.budget import BudgetExceeded
-    from budgetflow.search.steps import PROMPT
+    from budgetflow.search._steps import PROMPT
     from budgetflow.verifiers import extract_answer, majority_vote
 
     prompt = PROMPT.format(question=task.question)
@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
-    from budgetflow.llm.server import OFFLINE_ENV
+    from budgetflow.llm._server import OFFLINE_ENV
 
     for k, v in {**OFFLINE_ENV, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():  # nothing phones home
         os.environ.setdefault(k, v)

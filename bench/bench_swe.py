@@ -1,6 +1,6 @@
 """QuixBugs through the SWE graph: how many repo tasks Qwen2.5-Coder-1.5B resolves, and at what spend.
 
-Each task runs `budgetflow.agents.solve` (parallel tool-using trajectories in the sandbox, each iterating on the
+Each task runs `budgetflow.agents._solve` (parallel tool-using trajectories in the sandbox, each iterating on the
 failing tests, then the selector) under its own budget on one SQLite ledger. The selected patch is then scored
 apart, in a `scoring` account outside every task's budget: applied to the task's repo, and the task's
 fail_to_pass + pass_to_pass tests run on the scorer's copy of the test files (so a patch that edits tests gains
@@ -58,7 +58,7 @@ def main() -> None:
                          "independent of machine load)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
-    from budgetflow.llm.server import OFFLINE_ENV
+    from budgetflow.llm._server import OFFLINE_ENV
 
     for k, v in {**OFFLINE_ENV, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():  # nothing phones home
         os.environ.setdefault(k, v)

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from budgetflow.budget import Account, Budget, BudgetExceeded, PriceBook
 from budgetflow.llm import Completion, Generation, Usage
-from budgetflow.llm.models import CACHE_ROOT
+from budgetflow.llm._models import CACHE_ROOT
 
 CACHE_DIR = CACHE_ROOT / "samples"
 CODE_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\n```"]  # vLLM takes at most 4
@@ -198,7 +198,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="concurrent requests (batched by the engine)")
     ap.add_argument("--max-tokens", type=int, default=384)
     args = ap.parse_args()
-    from budgetflow.llm.server import OFFLINE_ENV
+    from budgetflow.llm._server import OFFLINE_ENV
 
     for k, v in {**OFFLINE_ENV, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():  # nothing phones home
         os.environ.setdefault(k, v)

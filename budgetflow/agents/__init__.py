@@ -8,22 +8,22 @@ hard budget, checkpointed so a killed run resumes without paying twice.
     graph.invoke(initial_state(task, account), {"configurable": {"thread_id": "t1"}})
 """
 
-from .actions import PROTOCOL, Action, parse_action
-from .checkpoint import sqlite_checkpointer, thread_config
-from .codegen_nodes import CodeSolver, CodeTester, CodeVerifier
-from .config import AgentConfig
-from .context import AgentContext, anytime, next_wave_estimate
-from .graphs import agent_graph, build_codegen_graph, build_swe_graph, initial_state
-from .routing import affordable, route_after_verifier, route_start
-from .selector import Selector, parse_choice, rank, selection_prompt
-from .graph_solver import AGENT_NAMES, GraphSettings, GraphSolver, result_from_state, run_graph, run_or_resume
-from .solve import coerce_task, prediction, solve, write_predictions
-from .state import AgentState, CandidateRecord, counted_verdict
-from .strategies import STRATEGIES, WaveStrategy, best_of_n_wave, sample_wave
-from .swe_nodes import RepoSolver, RepoTester, RepoVerifier
-from .tools import ToolBox, run_command
-from .trajectory import Trajectory, TrajectoryOutcome
-from .workcopy import ToolError, WorkingCopy
+from ._actions import PROTOCOL, Action, parse_action
+from ._checkpoint import sqlite_checkpointer, thread_config
+from ._codegen_nodes import CodeSolver, CodeTester, CodeVerifier
+from ._config import AgentConfig
+from ._context import AgentContext, anytime, next_wave_estimate
+from ._graphs import agent_graph, build_codegen_graph, build_swe_graph, initial_state
+from ._routing import affordable, route_after_verifier, route_start
+from ._selector import Selector, parse_choice, rank, selection_prompt
+from ._graph_solver import AGENT_NAMES, GraphSettings, GraphSolver, result_from_state, run_graph, run_or_resume
+from ._solve import coerce_task, prediction, solve, write_predictions
+from ._state import AgentState, CandidateRecord, counted_verdict
+from ._strategies import STRATEGIES, WaveStrategy, best_of_n_wave, sample_wave
+from ._swe_nodes import RepoSolver, RepoTester, RepoVerifier
+from ._tools import ToolBox, run_command
+from ._trajectory import Trajectory, TrajectoryOutcome
+from ._workcopy import ToolError, WorkingCopy
 
 __all__ = [
     "PROTOCOL",

@@ -1,8 +1,8 @@
 """Budgets, the ledger that never lets them be exceeded, and prices."""
 
-from .account import Account, Reservation
-from .audit import VerifyReport
-from .errors import (
+from ._account import Account, Reservation
+from ._audit import VerifyReport
+from ._errors import (
     AccountMismatch,
     AccountMissing,
     BudgetError,
@@ -12,11 +12,11 @@ from .errors import (
     ReservationClosed,
     UnpricedModel,
 )
-from .ledger import Ledger
-from .engine import resolve_url
-from .limits import DIMENSIONS, Amounts, Budget, amounts_to_units, format_amount, format_usd, from_units, to_units
-from .prices import SANDBOX_CPU, ModelPrice, PriceBook
-from .views import AccountBalance, EntryView, RecoveredReservation, SpendIndex, usd_share
+from ._ledger import Ledger
+from ._engine import resolve_url
+from ._limits import DIMENSIONS, Amounts, Budget, amounts_to_units, format_amount, format_usd, from_units, to_units
+from ._prices import SANDBOX_CPU, ModelPrice, PriceBook
+from ._views import AccountBalance, EntryView, RecoveredReservation, SpendIndex, usd_share
 
 __all__ = [
     "Account", "AccountBalance", "AccountMismatch", "AccountMissing", "Amounts", "Budget", "BudgetError", "BudgetExceeded",

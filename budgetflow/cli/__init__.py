@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rich.markup import escape
 
-from . import ledger, models, prices, run, sandbox, swe
+from . import _ledger as ledger, _models as models, _prices as prices, _run as run, _sandbox as sandbox, _swe as swe
 from ._common import Typer, err, out
 
 __all__ = ["app", "main"]

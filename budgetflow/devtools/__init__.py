@@ -1,5 +1,5 @@
 """Developer tools: throwaway local services for tests and benchmarks."""
 
-from .postgres import TemporaryPostgres, find_postgres_bin
+from ._postgres import TemporaryPostgres, find_postgres_bin
 
 __all__ = ["TemporaryPostgres", "find_postgres_bin"]

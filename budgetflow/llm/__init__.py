@@ -1,10 +1,10 @@
 """The model layer: one LLM protocol over vLLM (local, embedded default) and LiteLLM (remote), every call metered
 on the budget ledger."""
 
-from .clock import EngineClock
-from .metering import LLMError, reserve_call
-from .models import LOCAL_MODELS, ModelNotAvailable, prepare
-from .preflight import (
+from ._clock import EngineClock
+from ._metering import LLMError, reserve_call
+from ._models import LOCAL_MODELS, ModelNotAvailable, prepare
+from ._preflight import (
     ModelCheckError,
     ProviderUnreachable,
     check_model,
@@ -12,12 +12,12 @@ from .preflight import (
     probe_model,
     verify_local_model,
 )
-from .registry import get_llm, shutdown
-from .remote import LiteLLMModel
-from .prompt_bound import IMAGE_TOKENS, UnboundedPrompt, prompt_token_bound
-from .server import OFFLINE_ENV, ServerError, VLLMServer
-from .types import LLM, Completion, Generation, Scored, TokenLogprob, Usage
-from .vllm_engine import VLLMEngine
+from ._registry import get_llm, shutdown
+from ._remote import LiteLLMModel
+from ._prompt_bound import IMAGE_TOKENS, UnboundedPrompt, prompt_token_bound
+from ._server import OFFLINE_ENV, ServerError, VLLMServer
+from ._types import LLM, Completion, Generation, Scored, TokenLogprob, Usage
+from ._vllm_engine import VLLMEngine
 
 __all__ = [
     "IMAGE_TOKENS", "LLM", "LOCAL_MODELS", "OFFLINE_ENV", "UnboundedPrompt", "prompt_token_bound", "Completion", "EngineClock", "Generation", "LLMError", "LiteLLMModel",

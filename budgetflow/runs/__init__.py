@@ -9,15 +9,15 @@ recorded the moment it finishes, resumable after a kill, on local threads or a R
     summary = run_batch(config, tasks)
 """
 
-from .config import RunConfig, RunConfigError, SearchSettings, load_config
-from .executor_ray import RayUnavailable
-from .policy import Job, Planner
-from .records import JobResult, TaskArtifacts, TaskRecord
-from .report import build_report
-from .runner import RunStartError, RunSummary, prepare_run, run_batch
-from .solving import StrategyError, known_strategies, solver_help
-from .sources import BUILTIN, SourceError, load_source
-from .store import RunDir
+from ._config import RunConfig, RunConfigError, SearchSettings, load_config
+from ._executor_ray import RayUnavailable
+from ._policy import Job, Planner
+from ._records import JobResult, TaskArtifacts, TaskRecord
+from ._report import build_report
+from ._runner import RunStartError, RunSummary, prepare_run, run_batch
+from ._solving import StrategyError, known_strategies, solver_help
+from ._sources import BUILTIN, SourceError, load_source
+from ._store import RunDir
 
 __all__ = [
     "BUILTIN", "Job", "JobResult", "Planner", "RayUnavailable", "RunConfig", "RunConfigError", "RunDir",

@@ -3,7 +3,7 @@ that register on it — repeated sampling with early stop, best-of-N, cross-task
 search, MCTS and A*-decoding with node-level expansion budgets. Every strategy spends through the ledger and is
 anytime: when the budget runs out it answers with the best it has."""
 
-from .protocol import (
+from ._protocol import (
     Candidate,
     NoSettings,
     Resources,
@@ -17,7 +17,7 @@ from .protocol import (
     solver_settings,
     solvers,
 )
-from .sampling import (  # noqa: I001 (the strategies register themselves on import)
+from ._sampling import (  # noqa: I001 (the strategies register themselves on import)
     BestOfNSettings,
     CodeAttempt,
     SampleSettings,
@@ -25,9 +25,9 @@ from .sampling import (  # noqa: I001 (the strategies register themselves on imp
     best_of_n,
     sample_until_pass,
 )
-from .allocation import AllocationConfig, BatchResult, allocate, wave_gain
-from .steps import Node, StepConfig, StepSearch, expansion_budget
-from .tree import AStarSettings, BeamSettings, MajoritySettings, MCTSSettings, astar, beam_search, majority_of_n, mcts
+from ._allocation import AllocationConfig, BatchResult, allocate, wave_gain
+from ._steps import Node, StepConfig, StepSearch, expansion_budget
+from ._tree import AStarSettings, BeamSettings, MajoritySettings, MCTSSettings, astar, beam_search, majority_of_n, mcts
 
 __all__ = [
     "AStarSettings", "AllocationConfig", "BatchResult", "BeamSettings", "BestOfNSettings", "Candidate", "CodeAttempt",

@@ -3,14 +3,14 @@
 sdists (``ensure_swe_fixtures``). Builds run tests in the sandbox and spend on a capped ledger account (the
 caller's, or a root of their own on ``<cache>/fixture-builds.db``)."""
 
-from .cache import FIXTURE_BUILD_CPU_SECONDS, build_account, cache_root
-from .fixtures import SWE_PROJECTS, ensure_swe_fixtures, sdist_path
-from .issue_text import symptom, trim_failure, write_issue
-from .make_task import Attempt, MakeResult, Progress, make_tasks
-from .mutations import Mutation, find_mutations
-from .quixbugs import load_quixbugs, quixbugs_report
-from .quixbugs_sources import QUIXBUGS_FIXES, QUIXBUGS_PIN, QUIXBUGS_WHEEL, quixbugs_sources, quixbugs_wheel
-from .sources import ARCHIVES, MakeTaskError, is_test_path, source_modules, unpack_source
+from ._cache import FIXTURE_BUILD_CPU_SECONDS, build_account, cache_root
+from ._fixtures import SWE_PROJECTS, ensure_swe_fixtures, sdist_path
+from ._issue_text import symptom, trim_failure, write_issue
+from ._make_task import Attempt, MakeResult, Progress, make_tasks
+from ._mutations import Mutation, find_mutations
+from ._quixbugs import load_quixbugs, quixbugs_report
+from ._quixbugs_sources import QUIXBUGS_FIXES, QUIXBUGS_PIN, QUIXBUGS_WHEEL, quixbugs_sources, quixbugs_wheel
+from ._sources import ARCHIVES, MakeTaskError, is_test_path, source_modules, unpack_source
 
 __all__ = [
     "ARCHIVES", "FIXTURE_BUILD_CPU_SECONDS", "QUIXBUGS_FIXES", "QUIXBUGS_PIN", "QUIXBUGS_WHEEL", "SWE_PROJECTS",

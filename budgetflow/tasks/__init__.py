@@ -1,9 +1,9 @@
 """Task schemas (code, math, repo) and loaders: HumanEval, GSM8K-100, JSONL files and repo-task directories
 (QuixBugs and other repo-task fixtures are built in ``budgetflow.swe``)."""
 
-from .jsonl import TaskFileError, load_jsonl_tasks
-from .loaders import DatasetMissing, docstring_examples, load_gsm8k, load_humaneval, normalize_number
-from .repo import (
+from ._jsonl import TaskFileError, load_jsonl_tasks
+from ._loaders import DatasetMissing, docstring_examples, load_gsm8k, load_humaneval, normalize_number
+from ._repo import (
     DEFAULT_TEST_COMMAND,
     REPO_DIR,
     SOLUTION_FILE,
@@ -15,7 +15,7 @@ from .repo import (
     solution_patch,
     task_dir,
 )
-from .schemas import (
+from ._schemas import (
     CodeTask,
     MathTask,
     RepoTask,

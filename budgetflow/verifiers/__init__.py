@@ -1,10 +1,10 @@
 """Verifiers: unit tests in the sandbox (visible for selection, hidden for scoring only), model-generated tests with
 agreement ranking, execution clustering, majority vote, and a judge that uses the model's own probabilities."""
 
-from .protocol import Verdict, Verifier, verifier, verifiers, verify_all  # first: the others register here
-from .clustering import Cluster, cluster_by_behaviour, inputs_from_asserts
-from .code import program_for, trim_completion
-from .generated_tests import (
+from ._protocol import Verdict, Verifier, verifier, verifiers, verify_all  # first: the others register here
+from ._clustering import Cluster, cluster_by_behaviour, inputs_from_asserts
+from ._code import program_for, trim_completion
+from ._generated_tests import (
     GeneratedTestsVerifier,
     RankedCandidate,
     agreement_ranking,
@@ -12,13 +12,13 @@ from .generated_tests import (
     parse_asserts,
     rank_by_generated_tests,
 )
-from .hidden import HiddenTestsMissing, passes_hidden_tests
-from .judge import Judgement, LogprobJudge
-from .metered import metered_run, worst_case_cpu
-from .repo_tests import RepoTestReport, RepoTestRunner
-from .unit_tests import TestOutcome, TestReport, UnitTestVerifier
-from .vote import MajorityVote, Vote, cut_at_answer, extract_answer, majority_vote
-from .scoring import Score, score, scorer, scorers
+from ._hidden import HiddenTestsMissing, passes_hidden_tests
+from ._judge import Judgement, LogprobJudge
+from ._metered import metered_run, worst_case_cpu
+from ._repo_tests import RepoTestReport, RepoTestRunner
+from ._unit_tests import TestOutcome, TestReport, UnitTestVerifier
+from ._vote import MajorityVote, Vote, cut_at_answer, extract_answer, majority_vote
+from ._scoring import Score, score, scorer, scorers
 
 __all__ = [
     "Verdict", "Verifier", "verifier", "verifiers", "verify_all", "GeneratedTestsVerifier", "MajorityVote",

@@ -4,11 +4,11 @@ applying a patch, committing a directory, and the files a scorer runs (the task'
 Sits below verifiers (which run tests on a working copy) and above tasks (whose schemas and task directories it
 reads); it uses only the standard library and git, through subprocess."""
 
-from .diff import unified_diff
-from .files import MAX_FILE_BYTES, SKIP_DIRS, SKIP_SUFFIXES, repo_files, write_files
-from .git import git_commit_all
-from .patch import PatchError, apply_patch_files, solved_files
-from .scoring import nodeid_file, scoring_files
+from ._diff import unified_diff
+from ._files import MAX_FILE_BYTES, SKIP_DIRS, SKIP_SUFFIXES, repo_files, write_files
+from ._git import git_commit_all
+from ._patch import PatchError, apply_patch_files, solved_files
+from ._scoring import nodeid_file, scoring_files
 
 __all__ = [
     "MAX_FILE_BYTES", "SKIP_DIRS", "SKIP_SUFFIXES", "PatchError", "apply_patch_files", "git_commit_all", "nodeid_file",

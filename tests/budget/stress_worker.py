@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 
 from budgetflow import Budget, BudgetExceeded, Ledger
-from budgetflow.budget.limits import amounts_to_units
+from budgetflow.budget._limits import amounts_to_units
 
 RUN_CAPS = Budget(usd=1.0, calls=400, output_tokens=200_000)
 TASK_CAPS = Budget(usd=0.4, output_tokens=80_000)

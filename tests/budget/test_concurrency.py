@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from budgetflow import Ledger
-from budgetflow.budget.limits import DIMENSIONS
+from budgetflow.budget._limits import DIMENSIONS
 
 from ..conftest import REPO
 from .stress_worker import TASKS, run_threads, setup_accounts

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from budgetflow import Budget, BudgetExceeded, Ledger
 from budgetflow.budget import LedgerClosed, ReservationClosed
-from budgetflow.budget.limits import DIMENSIONS
+from budgetflow.budget._limits import DIMENSIONS
 
 from ..conftest import REPO
 
@@ -73,7 +73,7 @@ def test_the_tables_refuse_a_balance_past_its_cap(ledger_url):
 def test_verify_reports_an_old_style_overrun_commit_as_a_cap_violation(sqlite_url):
     """issue 11 class 1: a journal whose commit charged more than its reservation (as main wrote them, with a note)
     must not verify as OK. Rebuilt here with a correctly re-hashed chain, so only the cap check can catch it."""
-    from budgetflow.budget.chain import entry_hash
+    from budgetflow.budget._chain import entry_hash
 
     ledger = Ledger(sqlite_url)
     ledger.root("run", Budget(usd=1)).reserve(usd=0.1).commit(usd=0.1)

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from budgetflow import Budget
-from budgetflow.budget.limits import amounts_to_units, format_amount, to_units
+from budgetflow.budget._limits import amounts_to_units, format_amount, to_units
 
 
 @pytest.mark.parametrize("field", ["usd", "gpu_seconds", "cpu_seconds", "wall_seconds"])

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from budgetflow import Ledger
-from budgetflow.budget.limits import DIMENSIONS
+from budgetflow.budget._limits import DIMENSIONS
 
 from ..conftest import REPO, run_cli
 from .holder import HELD, LEASE_TTL_S

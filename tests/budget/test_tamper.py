@@ -61,7 +61,7 @@ def test_sqlite_tampering_is_detected(sqlite_url, name):
 
 def test_rehashing_an_edited_entry_still_breaks_the_chain(sqlite_url):
     """An attacker who edits entry 6 and recomputes its hash is caught at entry 7."""
-    from budgetflow.budget.chain import entry_hash
+    from budgetflow.budget._chain import entry_hash
 
     _build(sqlite_url)
     conn = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))

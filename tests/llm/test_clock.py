@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from budgetflow.llm.clock import EngineClock
+from budgetflow.llm._clock import EngineClock
 
 
 class FakeTime:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budgetflow.llm.prompt_bound import (
+from budgetflow.llm._prompt_bound import (
     DEFAULT_OVERHEAD,
     IMAGE_TOKENS,
     Overhead,

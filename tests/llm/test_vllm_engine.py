@@ -131,3 +131,11 @@ def test_bad_requests_are_clear_errors_and_cost_nothing(engine, account):
     with pytest.raises(LLMError, match="context"):
         engine.generate("word " * 3000, account=account, max_tokens=8)
     assert account.spent().calls == 0 and account.held().usd == 0
+
+
+def test_min_tokens_reaches_the_engine(engine, account):
+    """A stop string cannot end a sequence before min_tokens (the step searches rely on it: a blank line is no
+    step). It was used only to size the reservation and never sent."""
+    gen = engine.generate("1\n2\n3\n", account=account, n=4, max_tokens=8, temperature=1.0, stop=["\n"],
+                          min_tokens=3)
+    assert gen.usage.output_tokens >= 4 * 3

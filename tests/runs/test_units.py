@@ -8,12 +8,12 @@ import pytest
 
 from budgetflow import Ledger
 from budgetflow.runs import RunConfig, RunConfigError, RunDir, TaskRecord, prepare_run
-from budgetflow.runs.config import merge_for_resume, save_config
-from budgetflow.runs.policy import Planner
-from budgetflow.runs.pricing import resolve_prices
-from budgetflow.runs.runner import open_run_accounts
+from budgetflow.runs._config import merge_for_resume, save_config
+from budgetflow.runs._policy import Planner
+from budgetflow.runs._pricing import resolve_prices
+from budgetflow.runs._runner import open_run_accounts
 from budgetflow.tasks import CodeTask
-from budgetflow.tasks.jsonl import TaskFileError, load_jsonl_tasks, parse_task_line
+from budgetflow.tasks._jsonl import TaskFileError, load_jsonl_tasks, parse_task_line
 
 GOOD_CODE = {"kind": "code", "id": "add", "prompt": 'def add(a, b):\n    """Sum."""\n', "entry_point": "add",
              "visible_tests": ["assert add(1, 2) == 3"], "hidden_tests": ["assert add(2, 2) == 4"]}
@@ -150,7 +150,7 @@ def test_progress_shows_done_solved_spend_rate_and_eta_on_a_terminal_only():
 
     from rich.console import Console
 
-    from budgetflow.runs.progress import RunProgress
+    from budgetflow.runs._progress import RunProgress
 
     tty = io.StringIO()
     console = Console(file=tty, force_terminal=True, width=200)

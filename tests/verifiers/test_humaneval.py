@@ -8,7 +8,7 @@ import json
 import pytest
 
 from budgetflow.tasks import load_gsm8k, load_humaneval
-from budgetflow.tasks.loaders import package_file
+from budgetflow.tasks._loaders import package_file
 from budgetflow.verifiers import (
     HiddenTestsMissing,
     UnitTestVerifier,

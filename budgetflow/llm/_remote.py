@@ -1,0 +1,367 @@
+"""Remote models through LiteLLM, with exact usage: streamed with `include_usage`, every part of the usage priced at
+its own rate, and every attempt — each retry, each fallback — reserved and settled as its own ledger entry.
+
+What an attempt reserves is a true upper bound of what it can be billed:
+- prompt: `prompt_token_bound` over everything the request carries — messages (every field), tools, functions,
+  tool_choice, response_format and every other field of `extra` — by UTF-8 bytes plus template and hidden-prompt
+  overheads, never LiteLLM's token estimate (it may not be the provider's tokenizer);
+- output: n × the token limit, sent as `max_completion_tokens` so a reasoning model's hidden reasoning is inside it;
+- priced by `PriceBook.worst_cost`: the highest input-side rate (input, cache write, any tier the prompt can reach)
+  and the highest output-side rate (output, reasoning, any tier).
+Features whose billing nothing bounds are refused: provider-side tools (web search, code execution, computer use),
+`web_search_options`, predicted outputs, service tiers priced above the standard rates. Assumed, not provable: the
+provider bills at most `max_completion_tokens` per choice, and its template / hidden prompts fit prompt_bound's
+overheads; where that fails, the ledger records the excess as an overrun.
+
+How an attempt is charged:
+- the provider's own usage report, after a finish reason: exactly what it reports (capped by the ledger at the
+  reservation, the excess recorded as an overrun);
+- released (charged 0) only when the provider provably did no work: HTTP 429; HTTP 400/401/403/404/413/422 (the
+  request was refused before any generation); a connection that was never established;
+- charged in full, as reserved, in every other case: HTTP 408 and every 5xx (a gateway may answer them after the
+  model did the work), timeouts, dropped connections, malformed responses, a stream that ends without the
+  provider's own usage report (LiteLLM then makes one up from its estimate) or without a finish reason, anything
+  else.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..budget import Account, PriceBook
+from ._metering import CallPlan, LLMError, reserve_call
+from ._prompt_bound import IMAGE_TOKENS, prompt_token_bound
+from ._types import Completion, Generation, Prompt, Scored, TokenLogprob, Usage
+
+# request fields budgetflow sets itself: giving them in `extra` would bypass the reservation or the metering
+_OWN_FIELDS = {"model", "messages", "n", "max_tokens", "max_completion_tokens", "stream", "stream_options",
+               "temperature", "top_p", "stop", "logprobs", "top_logprobs", "timeout", "num_retries", "max_retries",
+               "api_base", "api_key", "fallbacks"}
+# fields whose billing no prompt or output bound covers (per-search fees, rejected prediction tokens)
+_UNBOUNDED_FIELDS = {
+    "web_search_options": "web search is billed per query, beyond any token bound",
+    "prediction": "rejected predicted-output tokens are billed as completion tokens beyond max_completion_tokens",
+}
+# service tiers priced at most at the standard rates the PriceBook holds (flex is cheaper); others are not priced
+_PRICED_SERVICE_TIERS = {None, "auto", "default", "standard", "flex"}
+# HTTP statuses that mean the provider refused the request before generating anything
+_REFUSED = {400, 401, 403, 404, 413, 422}
+
+
+def _litellm():
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price map
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def _messages(prompt: Prompt) -> list[dict]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+def _check_tools(tools: list | None) -> None:
+    for tool in tools or []:
+        kind = tool.get("type", "function") if isinstance(tool, dict) else None
+        if kind != "function":
+            raise LLMError(f"tool {tool!r:.120}: only function tools can be budgeted; a provider-side tool (web "
+                           f"search, code execution, computer use, ...) runs and bills on the provider's side beyond "
+                           f"any bound budgetflow can reserve. Define it as a function tool you execute yourself.")
+
+
+class LiteLLMModel:
+    def __init__(
+        self,
+        name: str,
+        *,
+        prices: PriceBook,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        fallbacks: list[str | dict] | tuple[str | dict, ...] = (),
+        image_tokens: int = IMAGE_TOKENS,
+        extra: dict[str, Any] | None = None,
+    ):
+        self.name = name
+        self.prices = prices
+        self.api_base, self.api_key = api_base, api_key
+        self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
+        # a fallback is a model name, or {"model": name, "api_base": ..., "api_key": ...}
+        self.fallbacks = [f if isinstance(f, dict) else {"model": f} for f in fallbacks]
+        self.image_tokens = image_tokens  # what one image part may be billed at (see prompt_bound.IMAGE_TOKENS)
+        self.extra = dict(extra or {})
+        self._check_extra()
+        for target in self._targets():
+            prices.price(target["model"])  # refuse unpriced models up front
+            self._check_limit_supported(target)
+
+    def _check_extra(self) -> None:
+        body = self.extra.get("extra_body") or {}  # merged into the request JSON by LiteLLM: the same rules
+        own = sorted(_OWN_FIELDS & (set(self.extra) | set(body)))
+        if own:
+            raise ValueError(f"extra={own}: budgetflow sets these itself (the token limit and the metering depend on "
+                             f"them); pass them as LiteLLMModel / generate() arguments instead")
+        for field, why in _UNBOUNDED_FIELDS.items():
+            if field in self.extra or field in body:
+                raise LLMError(f"extra[{field!r}] cannot be budgeted: {why}")
+        if self.extra.get("service_tier") not in _PRICED_SERVICE_TIERS:
+            raise LLMError(f"service_tier={self.extra['service_tier']!r} bills above the standard rates budgetflow "
+                           f"prices; leave it unset (or 'default'/'flex')")
+        _check_tools(self.extra.get("tools"))
+
+    def _check_limit_supported(self, target: dict) -> None:
+        litellm = _litellm()
+        try:
+            model, provider, _, _ = litellm.get_llm_provider(target["model"], api_base=target.get("api_base"))
+            supported = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or []
+        except Exception:
+            supported = []
+        if "max_completion_tokens" not in supported:
+            raise LLMError(f"{target['model']}: LiteLLM cannot pass an output-token limit (max_completion_tokens) "
+                           f"to this provider, so nothing would bound what a call is billed. Use another provider "
+                           f"route for it (e.g. openai/<model> with api_base for an OpenAI-compatible server).")
+
+    def _targets(self) -> list[dict]:
+        primary = {"model": self.name, "api_base": self.api_base, "api_key": self.api_key}
+        return [primary] * (1 + self.max_retries) + self.fallbacks
+
+    def count_tokens(self, prompt: Prompt, model: str | None = None) -> int:
+        """LiteLLM's estimate, for context management only: what is reserved is `prompt_bound`, an upper bound."""
+        return int(_litellm().token_counter(model=model or self.name, messages=_messages(prompt)))
+
+    def prompt_bound(self, prompt: Prompt, *, tools: list | None = None, tool_choice: Any = None,
+                     response_format: Any = None, stop: list[str] | None = None) -> int:
+        """An upper bound on the prompt tokens any provider can bill for this request (see prompt_bound)."""
+        return self._bound(prompt, self._request_fields(tools, tool_choice, response_format), stop)
+
+    def _bound(self, prompt: Prompt, fields: dict[str, Any], stop: list[str] | None) -> int:
+        other = dict(fields)
+        if stop:
+            other["stop"] = stop  # part of the request too; counted rather than argued about
+        return prompt_token_bound(
+            _messages(prompt), tools=other.pop("tools", None), functions=other.pop("functions", None),
+            tool_choice=other.pop("tool_choice", None), response_format=other.pop("response_format", None),
+            other=other, images=self.image_tokens,
+        )
+
+    def _request_fields(self, tools: list | None, tool_choice: Any, response_format: Any) -> dict[str, Any]:
+        """`extra` merged with the first-class request fields (each may be given in one place only)."""
+        fields = dict(self.extra)
+        for key, value in (("tools", tools), ("tool_choice", tool_choice), ("response_format", response_format)):
+            if value is None:
+                continue
+            if key in fields:
+                raise ValueError(f"{key} is given both in generate() and in extra=; give it once")
+            fields[key] = value
+        _check_tools(fields.get("tools"))
+        return fields
+
+    def _worst(self, model: str, prompt_tokens: int, n: int):
+        def worst(max_tokens: int) -> dict[str, float]:
+            usd = self.prices.worst_cost(model, input_tokens=prompt_tokens, output_tokens=n * max_tokens)
+            return {"usd": usd, "input_tokens": prompt_tokens, "output_tokens": n * max_tokens, "calls": 1}
+        return worst
+
+    def generate(
+        self,
+        prompt: Prompt,
+        *,
+        account: Account,
+        n: int = 1,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: list[str] | None = None,
+        logprobs: int | None = None,
+        min_tokens: int = 1,
+        tools: list[dict] | None = None,
+        tool_choice: str | dict | None = None,
+        response_format: dict | None = None,
+    ) -> Generation:
+        """`max_tokens` bounds everything generated per choice, reasoning included (sent as max_completion_tokens).
+        `tools`, `tool_choice` and `response_format` go to the provider as given and are counted in the prompt."""
+        from ._wire import validate
+
+        validate(n, max_tokens, temperature, top_p, logprobs)
+        fields = self._request_fields(tools, tool_choice, response_format)
+        prompt_tokens = self._bound(prompt, fields, stop)  # the same for every target: it bounds any tokenizer
+        attempts, notes, last_error = 0, [], None
+        targets = self._targets()
+        for i, target in enumerate(targets):
+            model = target["model"]
+            if i and target is targets[i - 1]:  # a retry of the same endpoint: back off first
+                time.sleep(min(self.backoff * 2 ** (i - 1), 8.0))
+            attempts += 1
+            plan = reserve_call(account, self._worst(model, prompt_tokens, n), max_tokens, min_tokens)
+            try:
+                gen = self._attempt(target, prompt, fields, plan, n, temperature, top_p, stop, logprobs, max_tokens)
+            except _Retryable as err:
+                notes.append(f"attempt {attempts} ({model}): {err}")
+                last_error = err
+                continue
+            gen.attempts, gen.notes = attempts, notes + gen.notes
+            return gen
+        raise LLMError(f"{self.name}: all {attempts} attempts failed; last: {last_error}. "
+                       f"Each attempt is in the ledger.")
+
+    def _attempt(self, target: dict, prompt, fields: dict, plan: CallPlan, n, temperature, top_p, stop, logprobs,
+                 asked) -> Generation:
+        litellm = _litellm()
+        model = target["model"]
+        kwargs: dict[str, Any] = dict(
+            fields, model=model, messages=_messages(prompt), n=n, max_completion_tokens=plan.max_tokens,
+            temperature=temperature, top_p=top_p, stream=True, stream_options={"include_usage": True},
+            timeout=self.timeout, num_retries=0, max_retries=0,
+        )
+        kwargs.update({k: v for k in ("api_base", "api_key") if (v := target.get(k))})
+        if stop:
+            kwargs["stop"] = stop
+        if logprobs is not None:
+            kwargs.update(logprobs=True, top_logprobs=logprobs)
+        texts: list[list[str]] = [[] for _ in range(n)]
+        lps: list[list[TokenLogprob]] = [[] for _ in range(n)]
+        finish: list[str | None] = [None] * n
+        usage = None
+        try:
+            stream = litellm.completion(**kwargs)
+        except Exception as err:
+            self._settle_failure(plan, model, err)  # raises
+        try:
+            for chunk in stream:
+                if getattr(chunk, "usage", None):
+                    usage = chunk.usage
+                for choice in chunk.choices or []:
+                    i = choice.index or 0
+                    texts[i].append(getattr(choice.delta, "content", None) or "")
+                    for item in getattr(getattr(choice, "logprobs", None), "content", None) or []:
+                        top = {t.token: t.logprob for t in (getattr(item, "top_logprobs", None) or [])}
+                        lps[i].append(TokenLogprob(token=item.token, logprob=item.logprob, top=top))
+                    if choice.finish_reason:
+                        finish[i] = choice.finish_reason
+        except Exception as err:  # the provider accepted the request and was producing it: unknown outcome
+            plan.reservation.commit(**plan.worst)
+            raise _Retryable(f"the stream failed mid-way ({type(err).__name__}): charged as reserved") from err
+        # (LiteLLM passes on the finish reason of one choice only, so n > 1 cannot ask for each choice's)
+        if usage is None or not _provider_reported_usage(stream) or all(f is None for f in finish):
+            plan.reservation.commit(**plan.worst)
+            raise _Retryable("the response ended without the provider's usage report or a finish reason (cut "
+                             "short?): charged as reserved")
+        used = self._commit(plan, model, usage)
+        completions = [Completion(text="".join(texts[i]), finish_reason=finish[i],
+                                  logprobs=lps[i] if logprobs is not None else None) for i in range(n)]
+        return Generation(model=model, completions=completions, usage=used, requested_max_tokens=asked,
+                          max_tokens=plan.max_tokens, notes=list(plan.notes))
+
+    def _commit(self, plan: CallPlan, model: str, usage) -> Usage:
+        parts = _usage_parts(usage)
+        usd = self.prices.cost(model, **parts)
+        plan.reservation.commit(usd=usd, input_tokens=parts["input_tokens"], output_tokens=parts["output_tokens"],
+                                calls=1)
+        return Usage(input_tokens=parts["input_tokens"], output_tokens=parts["output_tokens"],
+                     cached_input_tokens=parts["cached_input_tokens"], reasoning_tokens=parts["reasoning_tokens"],
+                     usd=usd)
+
+    def _settle_failure(self, plan: CallPlan, model: str, err: Exception) -> None:
+        status = _status(err)
+        if _never_connected(err):
+            plan.reservation.release()
+            raise _Retryable(f"could not connect ({type(err).__name__}); nothing was sent, nothing charged") from err
+        if status == 429:
+            plan.reservation.release()
+            raise _Retryable(f"provider answered {type(err).__name__} (HTTP 429); nothing charged") from err
+        if status in _REFUSED:
+            plan.reservation.release()
+            raise LLMError(f"{model}: the provider refused the request ({type(err).__name__}, HTTP {status}): "
+                           f"{err}") from err
+        # 408, 5xx, timeout, dropped connection, malformed response: the work may have been done and billed
+        plan.reservation.commit(**plan.worst)
+        raise _Retryable(f"{type(err).__name__} (HTTP {status}) with no reliable answer: charged as reserved") \
+            from err
+
+    def score(self, prompt: str, continuation: str, *, account: Account) -> Scored:
+        raise NotImplementedError(
+            f"{self.name}: chat APIs do not return prompt log-probabilities; score with a vLLM model "
+            f"(local/... or vllm/...@url) instead"
+        )
+
+
+class _Retryable(Exception):
+    """This attempt failed in a way another attempt may not."""
+
+
+def _provider_reported_usage(stream: Any) -> bool:
+    """Whether the provider itself sent a usage report. LiteLLM's stream wrapper makes one up from its own token
+    estimate when the provider sent none (stream_chunk_builder → calculate_usage → token_counter), so the usage the
+    caller sees proves nothing; the chunks the wrapper recorded from the provider do. If they cannot be read (a
+    LiteLLM that keeps them elsewhere), the report counts as missing: charged as reserved, never under."""
+    chunks = getattr(stream, "chunks", None)
+    if not isinstance(chunks, list):
+        return False
+    return any(_get(c, "usage") is not None for c in chunks)
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def _count(obj: Any, *keys: str) -> int:
+    for key in keys:
+        value = _get(obj, key) if obj is not None else None
+        if isinstance(value, (int, float)) and value > 0:
+            return int(value)
+    return 0
+
+
+def _usage_parts(usage: Any) -> dict[str, int]:
+    """PriceBook.cost() arguments from a LiteLLM usage (prompt_tokens includes cache reads and writes)."""
+    inp, out = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+    pdet, cdet = _get(usage, "prompt_tokens_details"), _get(usage, "completion_tokens_details")
+    cached = min(_count(pdet, "cached_tokens") or _count(usage, "cache_read_input_tokens"), inp)
+    write = min(_count(pdet, "cache_write_tokens", "cache_creation_tokens")
+                or _count(usage, "cache_creation_input_tokens"), inp - cached)
+    ttl = _get(pdet, "cache_creation_token_details") if pdet is not None else None
+    write_1h = min(_count(ttl, "ephemeral_1h_input_tokens"), write)
+    write_12h = min(_count(ttl, "ephemeral_12h_input_tokens"), write - write_1h)
+    # audio/image counts may overlap the cached ones: bill what is left at their rate (never the same token twice)
+    left = inp - cached - write
+    audio_in = min(_count(pdet, "audio_tokens"), left)
+    image_in = min(_count(pdet, "image_tokens"), left - audio_in)
+    reasoning = min(_count(cdet, "reasoning_tokens"), out)
+    audio_out = min(_count(cdet, "audio_tokens"), out - reasoning)
+    image_out = min(_count(cdet, "image_tokens"), out - reasoning - audio_out)
+    return dict(input_tokens=inp, output_tokens=out, cached_input_tokens=cached, cache_write_tokens=write,
+                cache_write_1h_tokens=write_1h, cache_write_12h_tokens=write_12h, input_audio_tokens=audio_in,
+                input_image_tokens=image_in, reasoning_tokens=reasoning, output_audio_tokens=audio_out,
+                output_image_tokens=image_out)
+
+
+def _status(err: BaseException) -> int | None:
+    status = getattr(err, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(err, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _never_connected(err: BaseException) -> bool:
+    """Whether the request provably never reached the provider: the TCP/TLS connection was never established."""
+    import httpx
+
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [err]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
+            return True
+        # the explicit cause, else the implicit context (Python's own rule for what led to an error)
+        stack += [e.__cause__ if e.__cause__ is not None or e.__suppress_context__ else e.__context__,
+                  getattr(e, "original_exception", None)]
+    return False

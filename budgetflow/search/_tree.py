@@ -1,0 +1,255 @@
+"""Beam search, MCTS and A*-decoding over partial solutions (see steps.py), and the baseline they are compared
+with: N full samples and a majority vote. All anytime: when the budget runs out they answer from what they have."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..budget import Account, BudgetExceeded
+from ..llm import LLM
+from ..tasks import MathTask
+from ..verifiers import LogprobJudge, cut_at_answer, extract_answer, majority_vote
+from ._protocol import Resources, Result, solver
+from ._steps import PROMPT, Node, StepConfig, StepSearch, math_result
+
+
+def _partial_answer(search: StepSearch, terminals: list[Node], frontier: list[Node]):
+    """Anytime answer: vote over finished paths, else the most valuable unfinished path's last number."""
+    if terminals:
+        return search.final_answer(terminals)
+    if frontier:
+        best = max(frontier, key=lambda n: n.value)
+        return extract_answer(best.text), best
+    return None, None
+
+
+def majority_of_n(llm: LLM, task: MathTask, *, account: Account, n: int = 8, max_tokens: int = 384,
+                  temperature: float = 0.8, wave_size: int = 4) -> Result:
+    """Baseline: full solutions in waves of `wave_size` until n, then a majority vote over their answers."""
+    prompt = PROMPT.format(question=task.question)
+    texts: list[str] = []
+    reason = "finished"
+    while len(texts) < n:
+        try:
+            gen = llm.generate(prompt, account=account, n=min(wave_size, n - len(texts)), max_tokens=max_tokens,
+                               temperature=temperature)
+        except BudgetExceeded:
+            reason = "budget"
+            break
+        texts.extend(cut_at_answer(c.text) for c in gen.completions)
+    vote = majority_vote([extract_answer(t) for t in texts])
+    best = next((t for t in texts if extract_answer(t) == vote.answer), "")
+    res = math_result(None, task, account, vote.answer, reason, samples=len(texts), solution=best)
+    if res.best is not None:
+        res.best.score = vote.share
+    return res
+
+
+def beam_search(llm: LLM, task: MathTask, *, account: Account, width: int = 3, cfg: StepConfig | None = None,
+                judge: LogprobJudge | None = None) -> Result:
+    """Keep the `width` most valuable partial solutions per depth; each is expanded by its node budget."""
+    cfg = cfg or StepConfig()
+    search = StepSearch(llm, task, account, cfg, judge)
+    beam, terminals, reason = [search.root], [], "finished"
+    try:
+        while beam and len(terminals) < width:
+            children: list[Node] = []
+            for node in beam:
+                if not search.can_expand():
+                    reason = "exhausted"
+                    break
+                children.extend(search.expand(node))
+            terminals += [c for c in children if c.terminal]
+            beam = sorted((c for c in children if not c.terminal), key=lambda c: -c.value)[:width - len(terminals)]
+            if reason == "exhausted":
+                break
+        if not beam and not terminals:
+            reason = "exhausted"  # every path was a dead end
+    except BudgetExceeded:
+        reason = "budget"
+    answer, best = _partial_answer(search, terminals, beam)
+    return math_result(search, task, account, answer, reason, best)
+
+
+def mcts(llm: LLM, task: MathTask, *, account: Account, iterations: int = 16, want_answers: int = 4,
+         c_puct: float = 1.0, cfg: StepConfig | None = None, judge: LogprobJudge | None = None) -> Result:
+    """Monte-Carlo tree search: select by UCT, expand the leaf by its node budget, evaluate children by their
+    process score, back the value up. Stops after `iterations`, `want_answers` finished paths, or the budget."""
+    cfg = cfg or StepConfig()
+    search = StepSearch(llm, task, account, cfg, judge)
+    terminals: list[Node] = []
+    reason = "finished"
+    try:
+        for _ in range(iterations):
+            if len(terminals) >= want_answers:
+                break
+            if not search.can_expand():
+                reason = "exhausted"
+                break
+            node = search.root
+            while node.expanded and node.children:  # selection
+                open_children = [c for c in node.children if not (c.terminal and c.visits)]
+                if not open_children:
+                    break
+                parent_visits = max(1, node.visits)
+                node = max(open_children, key=lambda c: (c.total / c.visits if c.visits else c.value)
+                           + c_puct * c.value * math.sqrt(parent_visits) / (1 + c.visits))
+            if node.terminal:
+                value = node.value
+            else:
+                children = search.expand(node)  # expansion + evaluation
+                terminals += [c for c in children if c.terminal]
+                for c in children:
+                    c.visits, c.total = 1, c.value
+                value = max(c.value for c in children) if children else 0.0
+            while node is not None:  # backup
+                node.visits += 1
+                node.total += value
+                node = node.parent
+        else:
+            reason = "exhausted" if len(terminals) < want_answers else "finished"
+    except BudgetExceeded:
+        reason = "budget"
+    leaves = [n for n in _walk(search.root) if not n.children and not n.terminal and n.steps]
+    answer, best = _partial_answer(search, terminals, leaves)
+    return math_result(search, task, account, answer, reason, best)
+
+
+def astar(llm: LLM, task: MathTask, *, account: Account, want_answers: int = 1, expected_tokens: int = 120,
+          cfg: StepConfig | None = None, judge: LogprobJudge | None = None) -> Result:
+    """A*-decoding: always expand the partial solution with the lowest f = g + h, where g = -(sum of token
+    log-probabilities so far) and h = (its mean negative log-probability per token) × (tokens still expected,
+    learned from finished paths). With a judge, f is scaled by -log(P(correct so far)). The first finished path
+    popped is the answer (or a vote over the first `want_answers`)."""
+    cfg = cfg or StepConfig()
+    search = StepSearch(llm, task, account, cfg, judge)
+    counter = itertools.count()
+    lengths: list[int] = []
+
+    def f(n: Node) -> float:
+        expected = sum(lengths) / len(lengths) if lengths else expected_tokens
+        per_token = -n.mean_logprob if n.tokens else 0.0
+        g = -n.logprob
+        h = per_token * max(0.0, expected - n.tokens)
+        judged = -math.log(max(n.value, 1e-6)) if search.judge is not None else 0.0
+        return g + h + judged
+
+    queue: list[tuple[float, int, Node]] = [(0.0, next(counter), search.root)]
+    finished: list[Node] = []
+    reason = "finished"
+    try:
+        while queue and len(finished) < want_answers:
+            _, _, node = heapq.heappop(queue)
+            if node.terminal:
+                finished.append(node)
+                lengths.append(node.tokens)
+                continue
+            if not search.can_expand():
+                reason = "exhausted"
+                break
+            children = search.expand(node)
+            for child in children:
+                heapq.heappush(queue, (f(child), next(counter), child))
+            if not children and not node.children:
+                # only blank or repeated steps came back (sampling noise, or steps cut to fit a small budget):
+                # try the node again; the expansion cap and the budget bound the retries
+                heapq.heappush(queue, (f(node) + 1.0, next(counter), node))
+        if not queue and len(finished) < want_answers:
+            reason = "exhausted"
+    except BudgetExceeded:
+        reason = "budget"
+    frontier = [n for _, _, n in queue]
+    answer, best = _partial_answer(search, finished, frontier)
+    return math_result(search, task, account, answer, reason, best)
+
+
+def _walk(node: Node):
+    yield node
+    for c in node.children:
+        yield from _walk(c)
+
+
+# ---------------------------------------------------------------------------------------------- registered solvers
+
+
+class MajoritySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_samples: int = Field(8, ge=1)  # full solutions
+    max_tokens: int = Field(384, ge=1)
+    temperature: float = Field(0.8, ge=0)
+    wave_size: int = Field(4, ge=1)
+
+
+class BeamSettings(StepConfig):
+    width: int = Field(3, ge=1)
+
+
+class MCTSSettings(StepConfig):
+    iterations: int = Field(16, ge=1)
+    want_answers: int = Field(4, ge=1)
+    c_puct: float = Field(1.0, ge=0)
+
+
+class AStarSettings(StepConfig):
+    want_answers: int = Field(1, ge=1)
+    expected_tokens: int = Field(120, ge=1)
+
+
+def _step_config(settings: StepConfig) -> StepConfig:
+    return StepConfig(**{k: getattr(settings, k) for k in StepConfig.model_fields})
+
+
+@solver("majority", kinds=("math",), settings=MajoritySettings)
+class MajoritySolver:
+    """Self-consistency: full solutions in waves, then a majority vote over their final answers."""
+
+    def __init__(self, settings: MajoritySettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        s = self.settings
+        return majority_of_n(resources.llm, task, account=resources.account, n=s.max_samples,
+                             max_tokens=s.max_tokens, temperature=s.temperature, wave_size=s.wave_size)
+
+
+@solver("beam", kinds=("math",), settings=BeamSettings)
+class BeamSolver:
+    """Step-level beam search over partial solutions, scored by the model's own probabilities (or a judge)."""
+
+    def __init__(self, settings: BeamSettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        return beam_search(resources.llm, task, account=resources.account, width=self.settings.width,
+                           cfg=_step_config(self.settings))
+
+
+@solver("mcts", kinds=("math",), settings=MCTSSettings)
+class MCTSSolver:
+    """Monte-Carlo tree search over partial solutions with node-level expansion budgets."""
+
+    def __init__(self, settings: MCTSSettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        s = self.settings
+        return mcts(resources.llm, task, account=resources.account, iterations=s.iterations,
+                    want_answers=s.want_answers, c_puct=s.c_puct, cfg=_step_config(s))
+
+
+@solver("astar", kinds=("math",), settings=AStarSettings)
+class AStarSolver:
+    """A*-decoding: expand the partial solution with the lowest cost-so-far plus expected cost-to-go."""
+
+    def __init__(self, settings: AStarSettings):
+        self.settings = settings
+
+    def solve(self, task: MathTask, resources: Resources) -> Result:
+        s = self.settings
+        return astar(resources.llm, task, account=resources.account, want_answers=s.want_answers,
+                     expected_tokens=s.expected_tokens, cfg=_step_config(s))
