@@ -22,6 +22,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from budgetflow import Budget, Ledger
+from provenance import provenance
 from budgetflow.devtools import TemporaryPostgres
 
 
@@ -145,8 +146,9 @@ def main() -> None:
     console.print(table)
     console.print("targets: ≤ 1 ms median reserve+commit on SQLite, ≥ 1,000 metered calls/s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"benchmark": "ledger", "results": results}, indent=2))
-    print(json.dumps({"benchmark": "ledger", "results": results}))
+    out = {"benchmark": "ledger", **provenance(), "results": results}
+    args.json.write_text(json.dumps(out, indent=2))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from provenance import provenance
 from budgetflow import Budget, Ledger, PriceBook
 from budgetflow.llm import VLLMEngine, VLLMServer, prepare
 
@@ -103,6 +104,7 @@ def main() -> None:
                   f"{o['ratio']:.2f}x (+{o['overhead_ms']:.1f} ms)")
     console.print(table)
     args.json.parent.mkdir(parents=True, exist_ok=True)
+    result = {**result, **provenance()}
     args.json.write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
 

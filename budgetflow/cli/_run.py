@@ -130,7 +130,8 @@ def run(
              "spends by sampling waves across chunks of code tasks.", rich_help_panel=_MONEY, show_default=False,
         callback=one_of(lambda: _config_choices("policy"), "policy"))] = None,
     concurrency: Annotated[Optional[int], typer.Option(
-        "--concurrency", "-j", help="Jobs at once (threads, or Ray workers), at least 1. (default: 1)",
+        "--concurrency", "-j", help="Jobs at once (threads, or Ray workers), at least 1. (default: for a local "
+        "engine, enough to keep it batched, sized from its measured speed; else 1)",
         rich_help_panel=_WHERE, show_default=False, callback=number(at_least=1))] = None,
     limit: Annotated[Optional[int], typer.Option(
         "--limit", "-n", help="Only the first N tasks (at least 1).", rich_help_panel=_WHAT, show_default=False,

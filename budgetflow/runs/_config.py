@@ -55,7 +55,7 @@ class RunConfig(BaseModel):
     engine_options: dict = Field(default_factory=dict)  # passed to get_llm (e.g. max_model_len for local models)
     sandbox: str = "process"  # a registered sandbox backend, or auto
     sandbox_cpu_hour: float = Field(0.0, ge=0)  # kept for run.json files of earlier versions; prices hold it now
-    concurrency: int = Field(1, ge=1)
+    concurrency: int | None = Field(None, ge=1)  # tasks at once; None: picked from the engine's speed
     executor: Literal["local", "ray"] = "local"
     address: str | None = None  # Ray cluster address (executor ray)
     ray_num_cpus: float = Field(1.0, ge=0)  # CPUs each Ray worker actor asks for

@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..budget import Ledger
+from ._concurrency import pick_concurrency
 from ._config import RunConfig
 from ._policy import Job
 from ._records import JobResult
@@ -15,7 +16,8 @@ from ._worker import WorkerContext
 class LocalExecutor:
     def __init__(self, config: RunConfig, ledger: Ledger, *, checkpoint: str | None = None):
         self.config = config
-        self.capacity = config.concurrency
+        self.capacity = config.concurrency or 1
+        self.ledger = ledger
         self.ctx = WorkerContext(config, ledger=ledger, checkpoint=checkpoint)
         self._pool: ThreadPoolExecutor | None = None
         self._futures: dict[Future, Job] = {}
@@ -23,8 +25,14 @@ class LocalExecutor:
     def start(self) -> str:
         """Start the model (a local one is prepared and served here) before any task runs: fails fast."""
         llm = self.ctx.llm
+        why = f"{self.capacity} task(s) at once (-j)"
+        if self.config.concurrency is None:  # size it from the engine's own speed (measured once per machine)
+            calibrate = getattr(llm, "calibrate", None)
+            if calibrate is not None:
+                calibrate(self.ledger.account(self.config.run_account))
+            self.capacity, why = pick_concurrency(llm, self.config.search.wave_size)
         self._pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="budgetflow-task")
-        return f"local: {self.capacity} thread(s), model {llm.name}"
+        return f"local: {why}; model {llm.name}"
 
     @property
     def in_flight(self) -> int:

@@ -48,7 +48,7 @@ class _RayWorker:
 class RayExecutor:
     def __init__(self, config: RunConfig):
         self.config = config
-        self.capacity = config.concurrency
+        self.capacity = config.concurrency or 1
         self._actors: list = []
         self._idle: list = []
         self._refs: dict = {}  # object ref -> (job, actor)

@@ -1,10 +1,13 @@
-"""The live display of a run: tasks done, solved, spent, remaining, rate and ETA. Quiet when not on a terminal."""
+"""The live display of a run: tasks done, solved, spent, remaining, rate and ETA — a rich bar on a terminal, and one
+plain line per finished task otherwise (CI logs, `make demo > log`), so a long run is never silent."""
 
 from __future__ import annotations
 
 import time
 
 from rich.console import Console
+
+from ..budget import format_usd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 
@@ -33,10 +36,9 @@ class RunProgress:
                                                  spent=0.0, left=self.cap, rate="-", eta="-")
         return self
 
-    def update(self, *, done: int, solved: int, spent: float, left: float) -> None:
+    def update(self, *, done: int, solved: int, spent: float, left: float, finished=()) -> None:
+        """After tasks finished (`finished`: their TaskRecords): move the bar, or print a line each."""
         self.done, self.solved = done, solved
-        if self._progress is None:
-            return
         elapsed = time.monotonic() - self._t0
         finished_here = done - self._start_done
         rate = finished_here / elapsed if elapsed > 0 and finished_here > 0 else 0.0
@@ -44,8 +46,17 @@ class RunProgress:
         if rate > 0:
             secs = int((self.total - done) / rate)
             eta = f"{secs // 3600}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
+        rate_text = f"{rate * 60:.1f} tasks/min" if rate else "-"
+        if self._progress is None:
+            for record in finished:
+                verdict = {True: "solved", False: "not solved", None: "not scored"}[record.solved]
+                self.console.print(
+                    f"[{done}/{self.total}] {record.id}: {verdict} ({record.reason}, {record.samples} sample(s)), "
+                    f"{format_usd(record.usd)} · spent {format_usd(spent)} · left {format_usd(left)} · "
+                    f"{rate_text} · ETA {eta}", markup=False, highlight=False, soft_wrap=True)
+            return
         self._progress.update(self._task, completed=done, solved=solved, spent=spent, left=left,
-                              rate=f"{rate * 60:.1f} tasks/min" if rate else "-", eta=eta)
+                              rate=rate_text, eta=eta)
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:

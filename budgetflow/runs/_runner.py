@@ -118,7 +118,7 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
             engine_options=options, sandbox=sandbox or "process",
             solver_options=dict(options_from(solver_options) if isinstance(solver_options, list)
                                 else solver_options or {}), plugins=plugins,
-            concurrency=concurrency or 1, executor=executor or "local", address=address,
+            concurrency=concurrency, executor=executor or "local", address=address,
             ray_num_cpus=1.0 if ray_num_cpus is None else ray_num_cpus, version=__version__)
     if config.executor == "ray":
         if not config.address:
@@ -238,7 +238,7 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
                             solved += bool(rec.solved)
                         bal = run_account.balance()
                         bar.update(done=len(finished), solved=solved, spent=bal.committed.usd,
-                                   left=bal.left.usd)
+                                   left=bal.left.usd, finished=result.records)
             executor.close()
             executor = None
         records = _ordered(store, ids)

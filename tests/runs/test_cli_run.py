@@ -166,3 +166,16 @@ def test_graph_strategy_spends_through_the_agents_on_the_task_account(smol_model
     with Ledger(json.loads((out / "run.json").read_text())["ledger"], create=False) as ledger:
         tree = {b.name: b.parent for b in ledger.accounts()}
     assert tree["graph/task/add/solver"] == "graph/task/add" and tree["graph/task/add"] == "graph"
+
+
+def test_the_default_concurrency_is_sized_from_the_engine_and_progress_prints_when_piped(smol_model, tmp_path):
+    """issue 18: `budgetflow run` used one thread unless told otherwise, and printed nothing while piped."""
+    src = tmp_path / "three.jsonl"
+    src.write_text("".join(json.dumps({**ADD, "id": f"add{i}"}) + "\n" for i in range(3)))
+    out = tmp_path / "auto"
+    proc = bf_run(str(src), "--model", smol_model, *PRICE, "--budget-usd", "0.02", *SMALL, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "task(s) at once:" in proc.stderr and "sequences in flight" in proc.stderr  # said what it picked
+    assert json.loads((out / "run.json").read_text())["concurrency"] is None  # a resume sizes it again
+    lines = [ln for ln in proc.stderr.splitlines() if re.match(r"\[\d/3\] add\d: ", ln)]
+    assert len(lines) == 3 and all("spent $" in ln and "left $" in ln and "ETA" in ln for ln in lines)

@@ -21,7 +21,7 @@ CAP = 0.03
 def test_sigkill_then_resume_finishes_the_run_without_losing_or_repeating_a_task(smol_model, tmp_path):
     out = tmp_path / "killed"
     args = ["humaneval", "--limit", str(TASKS), "--model", smol_model, *PRICE, "--budget-usd", str(CAP), *SMALL,
-            "--out", str(out)]
+            "-j", "1", "--out", str(out)]  # one task at a time: the kill lands between finished tasks
     proc = subprocess.Popen([sys.executable, "-m", "budgetflow", "run", *args], cwd=REPO, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200"})

@@ -145,7 +145,8 @@ def test_a_result_line_cut_by_a_kill_is_dropped_and_repaired(tmp_path):
     assert (tmp_path / store.done()["a/1"].candidates_file).exists()
 
 
-def test_progress_shows_done_solved_spend_rate_and_eta_on_a_terminal_only():
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_task_otherwise():
+    """issue 18: with output piped to a file nothing was printed until the run ended; now one line per task."""
     import io
 
     from rich.console import Console
@@ -161,7 +162,29 @@ def test_progress_shows_done_solved_spend_rate_and_eta_on_a_terminal_only():
     shown = tty.getvalue()
     for part in ("5/10", "solved", "$0.1250", "$0.3750", "3.0 tasks/min", "ETA 0:01:40"):
         assert part in shown, part
-    quiet = io.StringIO()
-    with RunProgress(Console(file=quiet), total=10, done=0, solved=0, cap_usd=1.0) as bar:  # not a terminal
-        bar.update(done=1, solved=1, spent=0.1, left=0.9)
-    assert quiet.getvalue() == ""
+    piped = io.StringIO()
+    rec = TaskRecord(id="HumanEval/7", kind="code", model="m", strategy="sample", solved=True, reason="solved",
+                     samples=2, spend={"total": {"usd": 0.0125}})
+    with RunProgress(Console(file=piped), total=10, done=0, solved=0, cap_usd=1.0) as bar:  # not a terminal
+        bar._t0 -= 30
+        bar.update(done=1, solved=1, spent=0.1, left=0.9, finished=[rec])
+    line = piped.getvalue().strip()
+    assert line.count("\n") == 0 and line.startswith("[1/10] HumanEval/7: solved (solved, 2 sample(s))")
+    for part in ("$0.0125", "spent $0.1", "left $0.9", "2.0 tasks/min", "ETA 0:04:30"):
+        assert part in line, part
+
+
+def test_concurrency_is_sized_from_the_engines_measured_speed():
+    """issue 18: one task at a time left a batching engine mostly idle; the default now comes from its speed."""
+    from budgetflow.llm import Throughput
+    from budgetflow.runs._concurrency import pick_concurrency
+
+    class Engine:  # only the measured speed matters here: a real engine's Throughput, filled as calibration does
+        throughput = Throughput(step_1=0.10, step_8=0.12, calibrated=True)  # ~6.7x the tokens/s at 8
+
+    tasks, why = pick_concurrency(Engine(), wave_size=1)
+    assert 5 <= tasks <= 8 and "sequences in flight" in why
+    assert pick_concurrency(Engine(), wave_size=4)[0] == -(-tasks // 4)  # waves of 4 fill it with fewer tasks
+    Engine.throughput = Throughput(step_1=0.10, step_8=0.80, calibrated=True)  # no batching gain: one at a time
+    assert pick_concurrency(Engine(), wave_size=1)[0] == 1
+    assert pick_concurrency(object(), wave_size=1)[0] == 1  # a remote model: nothing measured
