@@ -1,6 +1,7 @@
 """The model layer: one LLM protocol over vLLM (local, embedded default) and LiteLLM (remote), every call metered
 on the budget ledger."""
 
+from ._calibration import Throughput
 from ._clock import EngineClock
 from ._metering import LLMError, reserve_call
 from ._models import LOCAL_MODELS, ModelNotAvailable, prepare
@@ -21,7 +22,7 @@ from ._vllm_engine import VLLMEngine
 
 __all__ = [
     "IMAGE_TOKENS", "LLM", "LOCAL_MODELS", "OFFLINE_ENV", "UnboundedPrompt", "prompt_token_bound", "Completion", "EngineClock", "Generation", "LLMError", "LiteLLMModel",
-    "ModelCheckError", "ModelNotAvailable", "ProviderUnreachable", "Scored", "ServerError", "TokenLogprob", "Usage",
+    "ModelCheckError", "ModelNotAvailable", "ProviderUnreachable", "Scored", "ServerError", "Throughput", "TokenLogprob", "Usage",
     "VLLMEngine", "VLLMServer", "check_model", "get_llm", "local_model_status", "prepare", "probe_model",
     "reserve_call", "shutdown", "verify_local_model",
 ]
