@@ -122,7 +122,7 @@ def _params(settings: SamplingParams) -> SamplingParams:
     return SamplingParams(**{k: getattr(settings, k) for k in SamplingParams.model_fields})
 
 
-@solver("sample", kinds=("code",), settings=SampleSettings)
+@solver("sample", kinds=("code",), settings=SampleSettings, verifier="unit-tests")
 class SampleSolver:
     """Early stop: waves of samples until one passes the verifier (default: the task's visible unit tests)."""
 
@@ -135,7 +135,7 @@ class SampleSolver:
                                  max_samples=s.max_samples, wave_size=s.wave_size, params=_params(s))
 
 
-@solver("best-of-n", kinds=("code",), settings=BestOfNSettings)
+@solver("best-of-n", kinds=("code",), settings=BestOfNSettings, verifier="unit-tests")
 class BestOfNSolver:
     """Best-of-N: `max_samples` samples in one batched call, all checked, the best verdict selected."""
 

@@ -188,3 +188,23 @@ def test_concurrency_is_sized_from_the_engines_measured_speed():
     Engine.throughput = Throughput(step_1=0.10, step_8=0.80, calibrated=True)  # no batching gain: one at a time
     assert pick_concurrency(Engine(), wave_size=1)[0] == 1
     assert pick_concurrency(object(), wave_size=1)[0] == 1  # a remote model: nothing measured
+
+
+@pytest.mark.parametrize("strategy", ["sample", "best-of-n", "allocate"])
+def test_code_sampling_checks_the_tasks_own_tests_whatever_the_registration_order(strategy, tmp_path):
+    """Regression found measuring the demo (issue 18): after the redesign a solver that named no verifier got the
+    first one registered for its kind, which (by import order) was the model-written tests — the demo then sampled
+    until a generated test passed and solved 4/20 instead of 18/20. The main job's strategies name theirs."""
+    from budgetflow.runs import prepare_run
+    from budgetflow.runs._worker import WorkerContext
+    from budgetflow.verifiers import UnitTestVerifier
+
+    config, _, _ = prepare_run(out=tmp_path / "r", source="humaneval", limit=2, model="local/smollm2-135m",
+                               budget_usd=0.01, strategy=strategy, concurrency=1)
+    worker = WorkerContext(config)
+    worker._llm = object()  # the verifier is chosen without starting an engine
+    try:
+        chosen = worker.verifier_for("sample" if strategy == "allocate" else strategy, "code")
+        assert isinstance(chosen, UnitTestVerifier)
+    finally:
+        worker.close()
