@@ -76,10 +76,35 @@ def smol_server():
         import vllm  # noqa: F401
     except ImportError:
         pytest.fail("vLLM is not installed: the model-layer tests need the real engine (make test installs it)")
-    from budgetflow.llm import VLLMServer, prepare
+    from budgetflow.llm import LOCAL_MODELS, VLLMServer, prepare
 
-    with VLLMServer(prepare("smollm2-135m"), "smollm2-135m", device="cpu", max_model_len=2048) as server:
+    # served as get_llm serves it: with the flags its tool calling needs (named / required tool choice)
+    with VLLMServer(prepare("smollm2-135m"), "smollm2-135m", device="cpu", max_model_len=2048,
+                    extra_args=LOCAL_MODELS["smollm2-135m"].server_args) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def qwen_server():
+    """Qwen2.5-Coder-1.5B on vLLM (CPU), served with its tool-call parser: the model that picks tools itself (tool
+    choice "auto"), which a ReAct agent needs. Started only by the (slower) tests that use it."""
+    from budgetflow.llm import LOCAL_MODELS, VLLMServer, prepare
+
+    with VLLMServer(prepare("qwen2.5-coder-1.5b"), "qwen2.5-coder-1.5b", device="cpu", max_model_len=4096,
+                    extra_args=LOCAL_MODELS["qwen2.5-coder-1.5b"].server_args) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def qwen(qwen_server, prices):
+    from budgetflow.llm import VLLMEngine
+
+    eng = VLLMEngine("local/qwen2.5-coder-1.5b", qwen_server.base_url, "qwen2.5-coder-1.5b", prices=prices,
+                     server=qwen_server, device="cpu", auto_tools=True)
+    with Ledger("sqlite://") as led:
+        eng.calibrate(led.root("qwen-calibration", Budget()))
+    yield eng
+    eng.close()
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +112,10 @@ def prices() -> PriceBook:
     book = PriceBook()
     book.set("local/smollm2-135m", cpu_second=PRICE_PER_CPU_SECOND)
     book.set("openai/smollm2-135m", input_per_million=1.0, output_per_million=2.0)
+    # Qwen2.5-Coder-1.5B (auto tool choice: the ReAct agent tests): by engine time locally, by tokens through the
+    # OpenAI-compatible path (LangChain's own provider class under BudgetMiddleware)
+    book.set("local/qwen2.5-coder-1.5b", cpu_second=PRICE_PER_CPU_SECOND)
+    book.set("openai/qwen2.5-coder-1.5b", input_per_million=1.0, output_per_million=2.0)
     return book
 
 
@@ -95,7 +124,7 @@ def engine(smol_server, prices):
     from budgetflow.llm import VLLMEngine
 
     eng = VLLMEngine("local/smollm2-135m", smol_server.base_url, "smollm2-135m", prices=prices,
-                     server=smol_server, device="cpu")
+                     server=smol_server, device="cpu", auto_tools=False)
     with Ledger("sqlite://") as led:  # measure its speed up front, paid by an account of the session's own
         eng.calibrate(led.root("engine-calibration", Budget()))
     yield eng

@@ -43,12 +43,14 @@ def models_list() -> None:
 
     cache = next(iter(LOCAL_MODELS.values())).directory.parent
     table = Table(title=f"local models (--model local/NAME), cached in {escape(str(cache))}")
-    for col in ("name", "status", "about"):
+    for col in ("name", "status", "context", "tools / structured output", "about"):
         table.add_column(col, overflow="fold")
     styles = {"prepared": "[green]prepared[/green]", "installed": "installed, not prepared",
               "missing": "[yellow]weights not installed[/yellow]"}
     for model in LOCAL_MODELS.values():
-        table.add_row(model.name, styles[local_model_status(model.name)], escape(model.description))
+        supports = ", ".join(k for k, v in model.capabilities.items() if v)  # "auto" needs a model trained for it
+        table.add_row(model.name, styles[local_model_status(model.name)], f"{model.context:,}", supports,
+                      escape(model.description))
     show(table)
 
 

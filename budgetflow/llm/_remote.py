@@ -28,12 +28,16 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..budget import Account, PriceBook
 from ._metering import CallPlan, LLMError, reserve_call
 from ._prompt_bound import IMAGE_TOKENS, prompt_token_bound
-from ._types import Completion, Generation, Prompt, Scored, TokenLogprob, Usage
+from ._remote_usage import _never_connected, _provider_reported_usage, _status, _usage_parts
+from ._streaming import Control, Core, StreamingMixin, drain
+from ._tools import ToolCallAssembler, as_plain, check_tool_choice, check_tools, completion
+from ._types import Completion, Delta, Generation, Prompt, Scored, TokenLogprob, Usage
 
 # request fields budgetflow sets itself: giving them in `extra` would bypass the reservation or the metering
 _OWN_FIELDS = {"model", "messages", "n", "max_tokens", "max_completion_tokens", "stream", "stream_options",
@@ -64,16 +68,7 @@ def _messages(prompt: Prompt) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
 
-def _check_tools(tools: list | None) -> None:
-    for tool in tools or []:
-        kind = tool.get("type", "function") if isinstance(tool, dict) else None
-        if kind != "function":
-            raise LLMError(f"tool {tool!r:.120}: only function tools can be budgeted; a provider-side tool (web "
-                           f"search, code execution, computer use, ...) runs and bills on the provider's side beyond "
-                           f"any bound budgetflow can reserve. Define it as a function tool you execute yourself.")
-
-
-class LiteLLMModel:
+class LiteLLMModel(StreamingMixin):
     def __init__(
         self,
         name: str,
@@ -113,7 +108,7 @@ class LiteLLMModel:
         if self.extra.get("service_tier") not in _PRICED_SERVICE_TIERS:
             raise LLMError(f"service_tier={self.extra['service_tier']!r} bills above the standard rates budgetflow "
                            f"prices; leave it unset (or 'default'/'flex')")
-        _check_tools(self.extra.get("tools"))
+        check_tools(self.extra.get("tools"))
 
     def _check_limit_supported(self, target: dict) -> None:
         litellm = _litellm()
@@ -159,7 +154,7 @@ class LiteLLMModel:
             if key in fields:
                 raise ValueError(f"{key} is given both in generate() and in extra=; give it once")
             fields[key] = value
-        _check_tools(fields.get("tools"))
+        check_tools(fields.get("tools"))
         return fields
 
     def _worst(self, model: str, prompt_tokens: int, n: int):
@@ -185,23 +180,51 @@ class LiteLLMModel:
         response_format: dict | None = None,
     ) -> Generation:
         """`max_tokens` bounds everything generated per choice, reasoning included (sent as max_completion_tokens).
-        `tools`, `tool_choice` and `response_format` go to the provider as given and are counted in the prompt."""
+        `tools`, `tool_choice` and `response_format` go to the provider as given and are counted in the prompt;
+        the tool calls come back parsed in each Completion."""
+        return drain(self._start(prompt, account=account, control=Control(), streaming=False, n=n,
+                                 max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
+                                 logprobs=logprobs, min_tokens=min_tokens, tools=tools, tool_choice=tool_choice,
+                                 response_format=response_format))
+
+    def _start(self, prompt: Prompt, *, account: Account, control: Control, streaming: bool, n: int = 1,
+               max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
+               logprobs: int | None = None, min_tokens: int = 1, tools: list[dict] | None = None,
+               tool_choice: str | dict | None = None, response_format: dict | None = None) -> Core:
+        """Check, bound and reserve the first attempt (or refuse) before returning the call's stream core."""
         from ._wire import validate
 
         validate(n, max_tokens, temperature, top_p, logprobs)
         fields = self._request_fields(tools, tool_choice, response_format)
+        check_tool_choice(fields.get("tools"), fields.get("tool_choice"))
         prompt_tokens = self._bound(prompt, fields, stop)  # the same for every target: it bounds any tokenizer
-        attempts, notes, last_error = 0, [], None
         targets = self._targets()
+        first = reserve_call(account, self._worst(targets[0]["model"], prompt_tokens, n), max_tokens, min_tokens)
+        call = _Call(prompt, fields, n, temperature, top_p, stop, logprobs, max_tokens, control, streaming)
+        return self._attempts(call, account, targets, first, prompt_tokens, min_tokens)
+
+    def _attempts(self, call: "_Call", account: Account, targets: list[dict], first: CallPlan, prompt_tokens: int,
+                  min_tokens: int) -> Core:
+        attempts, notes, last_error = 0, [], None
         for i, target in enumerate(targets):
             model = target["model"]
+            if call.control.stopped:  # stopped between attempts (or before the first): nothing more is sent
+                if i == 0:
+                    first.reservation.release()
+                return Generation(model=model, completions=[Completion(text="", finish_reason="stopped") for _ in range(call.n)],
+                                  usage=Usage(), requested_max_tokens=call.asked, max_tokens=first.max_tokens,
+                                  attempts=attempts, notes=notes + ["stopped by the caller before a response"])
             if i and target is targets[i - 1]:  # a retry of the same endpoint: back off first
                 time.sleep(min(self.backoff * 2 ** (i - 1), 8.0))
             attempts += 1
-            plan = reserve_call(account, self._worst(model, prompt_tokens, n), max_tokens, min_tokens)
+            plan = first if i == 0 else reserve_call(account, self._worst(model, prompt_tokens, call.n), call.asked,
+                                                      min_tokens)
             try:
-                gen = self._attempt(target, prompt, fields, plan, n, temperature, top_p, stop, logprobs, max_tokens)
+                gen = yield from self._attempt(target, call, plan)
             except _Retryable as err:
+                if call.streaming and call.shown:  # the caller has seen part of this answer: no silent retry
+                    raise LLMError(f"{model}: the stream failed after part of the answer was delivered: {err}. "
+                                   f"Each attempt is in the ledger.") from err
                 notes.append(f"attempt {attempts} ({model}): {err}")
                 last_error = err
                 continue
@@ -210,53 +233,76 @@ class LiteLLMModel:
         raise LLMError(f"{self.name}: all {attempts} attempts failed; last: {last_error}. "
                        f"Each attempt is in the ledger.")
 
-    def _attempt(self, target: dict, prompt, fields: dict, plan: CallPlan, n, temperature, top_p, stop, logprobs,
-                 asked) -> Generation:
+    def _attempt(self, target: dict, call: "_Call", plan: CallPlan) -> Core:
         litellm = _litellm()
-        model = target["model"]
+        model, n = target["model"], call.n
         kwargs: dict[str, Any] = dict(
-            fields, model=model, messages=_messages(prompt), n=n, max_completion_tokens=plan.max_tokens,
-            temperature=temperature, top_p=top_p, stream=True, stream_options={"include_usage": True},
+            call.fields, model=model, messages=_messages(call.prompt), n=n, max_completion_tokens=plan.max_tokens,
+            temperature=call.temperature, top_p=call.top_p, stream=True, stream_options={"include_usage": True},
             timeout=self.timeout, num_retries=0, max_retries=0,
         )
         kwargs.update({k: v for k in ("api_base", "api_key") if (v := target.get(k))})
-        if stop:
-            kwargs["stop"] = stop
-        if logprobs is not None:
-            kwargs.update(logprobs=True, top_logprobs=logprobs)
+        if call.stop:
+            kwargs["stop"] = call.stop
+        if call.logprobs is not None:
+            kwargs.update(logprobs=True, top_logprobs=call.logprobs)
         texts: list[list[str]] = [[] for _ in range(n)]
         lps: list[list[TokenLogprob]] = [[] for _ in range(n)]
+        tools = [ToolCallAssembler() for _ in range(n)]
         finish: list[str | None] = [None] * n
         usage = None
         try:
             stream = litellm.completion(**kwargs)
         except Exception as err:
             self._settle_failure(plan, model, err)  # raises
+        stopped = False
         try:
             for chunk in stream:
+                if call.control.stopped:  # checked per chunk: a remote call stops at its next chunk
+                    stopped = True
+                    break
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
                 for choice in chunk.choices or []:
                     i = choice.index or 0
-                    texts[i].append(getattr(choice.delta, "content", None) or "")
+                    text = getattr(choice.delta, "content", None) or ""
+                    texts[i].append(text)
+                    pieces = tools[i].add(as_plain(getattr(choice.delta, "tool_calls", None)))
                     for item in getattr(getattr(choice, "logprobs", None), "content", None) or []:
                         top = {t.token: t.logprob for t in (getattr(item, "top_logprobs", None) or [])}
                         lps[i].append(TokenLogprob(token=item.token, logprob=item.logprob, top=top))
                     if choice.finish_reason:
                         finish[i] = choice.finish_reason
+                    if text or pieces or choice.finish_reason:
+                        call.shown = True
+                        yield Delta(choice=i, text=text, tool_calls=pieces, finish_reason=choice.finish_reason)
+        except GeneratorExit:  # the core was dropped mid-stream: what the provider bills is unknown
+            plan.reservation.commit(**plan.worst)
+            raise
         except Exception as err:  # the provider accepted the request and was producing it: unknown outcome
             plan.reservation.commit(**plan.worst)
             raise _Retryable(f"the stream failed mid-way ({type(err).__name__}): charged as reserved") from err
+        notes = list(plan.notes)
+        if stopped:
+            _close(stream)
+            plan.reservation.commit(**plan.worst)
+            finish = [f or "stopped" for f in finish]
+            notes.append("stopped by the caller: once the stream is closed the provider's usage is unknown, so the "
+                         "attempt is charged as reserved")
+            used = Usage(input_tokens=int(plan.worst["input_tokens"]), output_tokens=int(plan.worst["output_tokens"]),
+                         usd=plan.worst["usd"])
         # (LiteLLM passes on the finish reason of one choice only, so n > 1 cannot ask for each choice's)
-        if usage is None or not _provider_reported_usage(stream) or all(f is None for f in finish):
+        elif usage is None or not _provider_reported_usage(stream) or all(f is None for f in finish):
             plan.reservation.commit(**plan.worst)
             raise _Retryable("the response ended without the provider's usage report or a finish reason (cut "
                              "short?): charged as reserved")
-        used = self._commit(plan, model, usage)
-        completions = [Completion(text="".join(texts[i]), finish_reason=finish[i],
-                                  logprobs=lps[i] if logprobs is not None else None) for i in range(n)]
-        return Generation(model=model, completions=completions, usage=used, requested_max_tokens=asked,
-                          max_tokens=plan.max_tokens, notes=list(plan.notes))
+        else:
+            used = self._commit(plan, model, usage)
+        completions = [completion("".join(texts[i]), finish[i], tools[i], call.fields.get("tools"),
+                                  call.fields.get("tool_choice"),
+                                  logprobs=lps[i] if call.logprobs is not None else None) for i in range(n)]
+        return Generation(model=model, completions=completions, usage=used, requested_max_tokens=call.asked,
+                          max_tokens=plan.max_tokens, notes=notes)
 
     def _commit(self, plan: CallPlan, model: str, usage) -> Usage:
         parts = _usage_parts(usage)
@@ -295,73 +341,32 @@ class _Retryable(Exception):
     """This attempt failed in a way another attempt may not."""
 
 
-def _provider_reported_usage(stream: Any) -> bool:
-    """Whether the provider itself sent a usage report. LiteLLM's stream wrapper makes one up from its own token
-    estimate when the provider sent none (stream_chunk_builder → calculate_usage → token_counter), so the usage the
-    caller sees proves nothing; the chunks the wrapper recorded from the provider do. If they cannot be read (a
-    LiteLLM that keeps them elsewhere), the report counts as missing: charged as reserved, never under."""
-    chunks = getattr(stream, "chunks", None)
-    if not isinstance(chunks, list):
-        return False
-    return any(_get(c, "usage") is not None for c in chunks)
+@dataclass
+class _Call:
+    """What every attempt of one call sends, and whether the caller has seen part of an answer yet."""
+
+    prompt: Prompt
+    fields: dict[str, Any]
+    n: int
+    temperature: float
+    top_p: float
+    stop: list[str] | None
+    logprobs: int | None
+    asked: int
+    control: Control
+    streaming: bool
+    shown: bool = False
 
 
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+def _close(stream: Any) -> None:
+    """Close a LiteLLM stream's HTTP response, so the provider can stop generating."""
+    for target in (getattr(stream, "completion_stream", None), stream):
+        close = getattr(target, "close", None)
+        if callable(close):
+            try:
+                close()
+                return
+            except Exception:
+                pass
 
 
-def _count(obj: Any, *keys: str) -> int:
-    for key in keys:
-        value = _get(obj, key) if obj is not None else None
-        if isinstance(value, (int, float)) and value > 0:
-            return int(value)
-    return 0
-
-
-def _usage_parts(usage: Any) -> dict[str, int]:
-    """PriceBook.cost() arguments from a LiteLLM usage (prompt_tokens includes cache reads and writes)."""
-    inp, out = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
-    pdet, cdet = _get(usage, "prompt_tokens_details"), _get(usage, "completion_tokens_details")
-    cached = min(_count(pdet, "cached_tokens") or _count(usage, "cache_read_input_tokens"), inp)
-    write = min(_count(pdet, "cache_write_tokens", "cache_creation_tokens")
-                or _count(usage, "cache_creation_input_tokens"), inp - cached)
-    ttl = _get(pdet, "cache_creation_token_details") if pdet is not None else None
-    write_1h = min(_count(ttl, "ephemeral_1h_input_tokens"), write)
-    write_12h = min(_count(ttl, "ephemeral_12h_input_tokens"), write - write_1h)
-    # audio/image counts may overlap the cached ones: bill what is left at their rate (never the same token twice)
-    left = inp - cached - write
-    audio_in = min(_count(pdet, "audio_tokens"), left)
-    image_in = min(_count(pdet, "image_tokens"), left - audio_in)
-    reasoning = min(_count(cdet, "reasoning_tokens"), out)
-    audio_out = min(_count(cdet, "audio_tokens"), out - reasoning)
-    image_out = min(_count(cdet, "image_tokens"), out - reasoning - audio_out)
-    return dict(input_tokens=inp, output_tokens=out, cached_input_tokens=cached, cache_write_tokens=write,
-                cache_write_1h_tokens=write_1h, cache_write_12h_tokens=write_12h, input_audio_tokens=audio_in,
-                input_image_tokens=image_in, reasoning_tokens=reasoning, output_audio_tokens=audio_out,
-                output_image_tokens=image_out)
-
-
-def _status(err: BaseException) -> int | None:
-    status = getattr(err, "status_code", None)
-    if not isinstance(status, int):
-        status = getattr(getattr(err, "response", None), "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _never_connected(err: BaseException) -> bool:
-    """Whether the request provably never reached the provider: the TCP/TLS connection was never established."""
-    import httpx
-
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [err]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
-            return True
-        # the explicit cause, else the implicit context (Python's own rule for what led to an error)
-        stack += [e.__cause__ if e.__cause__ is not None or e.__suppress_context__ else e.__context__,
-                  getattr(e, "original_exception", None)]
-    return False

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from ..budget import Account
+
+if TYPE_CHECKING:
+    from ._streaming import AsyncGenerationStream, GenerationStream
 
 Message = dict  # {"role": "user", "content": "..."} as in the OpenAI chat format
 Prompt = Union[str, list[Message]]
@@ -20,15 +23,45 @@ class TokenLogprob(BaseModel):
     top: dict[str, float] = {}
 
 
+class ToolCall(BaseModel):
+    """A function call the model asked for. `arguments` is the parsed JSON (usually an object); when the model's text
+    does not parse (cut short, malformed) it is None, `error` says why and `raw_arguments` keeps the text."""
+
+    id: str
+    name: str
+    arguments: Any = None
+    raw_arguments: str = ""
+    error: str | None = None
+
+
 class Completion(BaseModel):
     text: str
-    # stop | length | budget (cut short because the reservation was used up) | error
+    # stop | length | tool_calls | budget (cut at its reservation) | stopped (the caller stopped or cancelled it)
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] | None = None
+    tool_calls: list[ToolCall] = []
 
     @property
     def sum_logprob(self) -> float:
         return sum(t.logprob for t in self.logprobs or [])
+
+
+class ToolCallDelta(BaseModel):
+    """A piece of a streamed tool call: the id and name come first, `arguments` is the next piece of its JSON text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class Delta(BaseModel):
+    """What one streamed chunk added to choice `choice`."""
+
+    choice: int = 0
+    text: str = ""
+    tool_calls: list[ToolCallDelta] = []
+    finish_reason: str | None = None
 
 
 class Usage(BaseModel):
@@ -56,6 +89,10 @@ class Generation(BaseModel):
         return self.completions[0].text
 
     @property
+    def tool_calls(self) -> list[ToolCall]:
+        return self.completions[0].tool_calls
+
+    @property
     def shrunk(self) -> bool:
         return self.max_tokens < self.requested_max_tokens
 
@@ -77,7 +114,13 @@ class Scored(BaseModel):
 
 @runtime_checkable
 class LLM(Protocol):
-    """A model every call of which is metered on a ledger account."""
+    """A model every call of which is metered on a ledger account.
+
+    `generate`, `agenerate`, `stream` and `astream` take the same arguments (those of `generate`) and meter alike:
+    `tools` (OpenAI function schemas), `tool_choice` ("auto", "required", "none" or {"type": "function",
+    "function": {"name": ...}}) and `response_format` ({"type": "json_schema", "json_schema": {...}} or
+    {"type": "json_object"}) are counted in the reserved prompt. A stream stopped early and a cancelled `agenerate`
+    are charged what they used, their reservation closed."""
 
     name: str
 
@@ -95,6 +138,15 @@ class LLM(Protocol):
         stop: list[str] | None = None,
         logprobs: int | None = None,
         min_tokens: int = 1,
+        tools: list[dict] | None = None,
+        tool_choice: str | dict | None = None,
+        response_format: dict | None = None,
     ) -> Generation: ...
+
+    async def agenerate(self, prompt: Prompt, *, account: Account, **options: Any) -> Generation: ...
+
+    def stream(self, prompt: Prompt, *, account: Account, **options: Any) -> "GenerationStream": ...
+
+    def astream(self, prompt: Prompt, *, account: Account, **options: Any) -> "AsyncGenerationStream": ...
 
     def score(self, prompt: str, continuation: str, *, account: Account) -> Scored: ...

@@ -21,16 +21,19 @@ import httpx
 from ..budget import Account, BudgetExceeded, PriceBook, UnpricedModel
 from ..budget import to_units
 from . import _calibration as calibration
+from . import _vllm_call as vllm_call
 from ._calibration import Throughput
 from ._clock import EngineClock
 from ._metering import CallPlan, LLMError, reserve_call
 from ._server import VLLMServer
-from ._types import Completion, Generation, Prompt, Scored, TokenLogprob, Usage
+from ._streaming import Control, Core, StreamingMixin, drain
+from ._tools import check_tool_choice, check_tools, needs_auto_tools
+from ._types import Generation, Prompt, Scored, TokenLogprob
 from ._watchdog import HoldWatchdog
-from ._wire import Connection, Rejected, absorb, sse_events, validate
+from ._wire import Connection, sse_events, validate
 
 
-class VLLMEngine:
+class VLLMEngine(StreamingMixin):
     """`LLM` over a vLLM OpenAI-compatible server.
 
     Priced by the PriceBook entry `price_name`: per token, per engine-second (cpu_second / gpu_second), or both.
@@ -50,6 +53,7 @@ class VLLMEngine:
         safety: float = 2.0,
         timeout: float = 600.0,
         calibration_cache: Path | None = None,
+        auto_tools: bool | None = None,
     ):
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -67,6 +71,8 @@ class VLLMEngine:
         self.watchdog = HoldWatchdog(self.clock)
         self.throughput = Throughput()
         self._calibration_cache = calibration_cache
+        # whether the served model picks tools itself (tool_choice "auto"); None: unknown, the server decides
+        self.auto_tools = auto_tools
         # no keep-alive: every call gets a connection of its own, which the watchdog can shut (a loopback connect
         # costs well under a millisecond)
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0),
@@ -114,12 +120,16 @@ class VLLMEngine:
         except Exception:
             return 4096
 
-    def count_tokens(self, prompt: Prompt) -> int:
+    def count_tokens(self, prompt: Prompt, tools: list[dict] | None = None) -> int:
+        """The prompt's tokens as the server counts them: rendered by its own chat template, tools included (what
+        the template shows the model is what it bills; a response_format constrains decoding, it adds no prompt)."""
         body: dict[str, Any] = {"model": self.served_model}
         if isinstance(prompt, str):
             body["prompt"] = prompt
         else:
             body.update(messages=prompt, add_generation_prompt=True)
+            if tools:
+                body["tools"] = tools
         resp = self._http.post(f"{self.root_url}/tokenize", json=body)
         if resp.status_code != 200:
             raise LLMError(f"{self.name}: cannot count prompt tokens: HTTP {resp.status_code} {resp.text[:300]}")
@@ -197,9 +207,34 @@ class VLLMEngine:
         stop: list[str] | None = None,
         logprobs: int | None = None,
         min_tokens: int = 1,
+        tools: list[dict] | None = None,
+        tool_choice: str | dict | None = None,
+        response_format: dict | None = None,
     ) -> Generation:
+        """One metered call. `tools`/`tool_choice`/`response_format` are the OpenAI chat fields (a plain-text prompt
+        with tools becomes one user message); named and "required" tool choice and response_format are enforced by
+        vLLM's structured outputs, "auto" needs a model that supports it (`budgetflow models list`)."""
+        return drain(self._start(prompt, account=account, control=Control(), streaming=False, n=n,
+                                 max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
+                                 logprobs=logprobs, min_tokens=min_tokens, tools=tools, tool_choice=tool_choice,
+                                 response_format=response_format))
+
+    def _start(self, prompt: Prompt, *, account: Account, control: Control, streaming: bool, n: int = 1,
+               max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
+               logprobs: int | None = None, min_tokens: int = 1, tools: list[dict] | None = None,
+               tool_choice: str | dict | None = None, response_format: dict | None = None) -> Core:
+        """Check, count, reserve (or refuse): everything before dispatch; returns the call's stream core."""
         validate(n, max_tokens, temperature, top_p, logprobs)
-        prompt_tokens = self.count_tokens(prompt)
+        check_tools(tools)
+        check_tool_choice(tools, tool_choice)
+        if self.auto_tools is False and needs_auto_tools(tools, tool_choice):
+            raise LLMError(f"{self.name} cannot choose between answering and calling a tool (tool_choice 'auto'): "
+                           f"it was not trained to call tools. Force a call (tool_choice='required' or "
+                           f"{{'type': 'function', 'function': {{'name': ...}}}}) or use a model that supports it "
+                           f"(budgetflow models list)")
+        if tools and isinstance(prompt, str):
+            prompt = [{"role": "user", "content": prompt}]
+        prompt_tokens = self.count_tokens(prompt, tools=tools)
         room = self.max_model_len - prompt_tokens
         if room < max(1, min_tokens):
             raise LLMError(f"{self.name}: the prompt has {prompt_tokens} tokens; the model's context is "
@@ -216,13 +251,16 @@ class VLLMEngine:
             "top_p": top_p, "stream": True, "stream_options": {"include_usage": True},
             ("messages" if chat else "prompt"): prompt,
         }
+        for field, value in (("tools", tools), ("tool_choice", tool_choice), ("response_format", response_format)):
+            if value is not None:
+                body[field] = value
         if stop:
             body["stop"] = stop
         if min_tokens > 1:  # vLLM's own sampling parameter: no stop string or EOS ends a sequence before it
             body["min_tokens"] = min(min_tokens, plan.max_tokens)
         if logprobs is not None:
             body.update({"logprobs": True, "top_logprobs": logprobs} if chat else {"logprobs": logprobs})
-        return self._run(body, chat, plan, prompt_tokens, n, max_tokens)
+        return vllm_call.run(self, body, chat, plan, prompt_tokens, n, max_tokens, control)
 
     def _extender(self, plan: CallPlan):
         """The watchdog's way to ask the ledger for more engine time for a call (0 when the budget has none)."""
@@ -237,102 +275,6 @@ class VLLMEngine:
     def _margin(self, n: int) -> float:
         """How far before its hold a call is cut: two decode steps, and at least 50 ms for the watchdog to act."""
         return max(0.05, 2 * self.throughput.step(n) * self.throughput.drift)
-
-    def _run(self, body: dict, chat: bool, plan: CallPlan, prompt_tokens: int, n: int, asked: int) -> Generation:
-        key, conn = object(), Connection()
-        texts = [[] for _ in range(n)]
-        lps: list[list[TokenLogprob]] = [[] for _ in range(n)]
-        finish: list[str | None] = [None] * n
-        usage = None
-        sent = False
-        self.clock.start(key, n)
-        watched = self.watchdog.watch(key, plan.worst[self.time_dimension], margin=self._margin(n),
-                                      extend=self._extender(plan), cut=self._cutter(key, conn))
-        try:
-            url = f"{self.base_url}/{'chat/completions' if chat else 'completions'}"
-            with self._http.stream("POST", url, json=body, extensions={"trace": conn.trace}) as resp:
-                sent = True
-                if resp.status_code != 200:
-                    detail = resp.read().decode(errors="replace")[:500]
-                    raise Rejected(resp.status_code, detail)
-                try:
-                    for chunk in sse_events(resp.iter_lines()):
-                        if chunk.get("usage"):
-                            usage = chunk["usage"]
-                        for choice in chunk.get("choices", []):
-                            i = choice["index"]
-                            absorb(choice, chat, texts[i], lps[i])
-                            if choice.get("finish_reason") and finish[i] is None:
-                                finish[i] = choice["finish_reason"]
-                                self.clock.set_weight(key, sum(f is None for f in finish))
-                except (httpx.HTTPError, OSError, json.JSONDecodeError):
-                    if not watched.was_cut:
-                        raise
-        except Rejected as rejected:
-            self.watchdog.unwatch(key)
-            self.clock.finish(key)
-            plan.reservation.release()  # the engine refused it: nothing was generated
-            raise LLMError(f"{self.name}: the server refused the request (HTTP {rejected.status}): "
-                           f"{rejected.detail}") from None
-        except BaseException as err:
-            self.watchdog.unwatch(key)
-            seconds = self.clock.finish(key)
-            if watched.was_cut and isinstance(err, (httpx.HTTPError, OSError)):
-                # cut before the response began (a long prefill): no text, tokens as reserved
-                self._charge_unknown(plan, prompt_tokens, seconds, "cut before the first token")
-                plan.notes.append(f"stopped after {seconds:.3f} engine-seconds: its reserved engine time ran out")
-                return Generation(model=self.name, requested_max_tokens=asked, max_tokens=plan.max_tokens,
-                                  completions=[Completion(text="", finish_reason="budget") for _ in range(n)],
-                                  usage=Usage(input_tokens=prompt_tokens, output_tokens=n * plan.max_tokens,
-                                              engine_seconds=seconds, usd=self.cost(prompt_tokens,
-                                                                                     n * plan.max_tokens, seconds)),
-                                  notes=plan.notes)
-            if not sent and isinstance(err, httpx.ConnectError):
-                plan.reservation.release()  # never reached the engine
-                raise LLMError(f"{self.name}: cannot reach the engine at {self.base_url}: {err}") from err
-            self._charge_unknown(plan, prompt_tokens, seconds, f"failed mid-call: {type(err).__name__}")
-            if isinstance(err, (httpx.HTTPError, json.JSONDecodeError)):
-                raise LLMError(f"{self.name}: the call failed mid-way ({type(err).__name__}: {err}); "
-                               f"charged conservatively") from err
-            raise
-        self.watchdog.unwatch(key)
-        seconds = self.clock.finish(key)
-        cut = watched.was_cut
-        if cut:
-            for i in range(n):
-                finish[i] = finish[i] or "budget"
-            plan.notes.append(f"stopped after {seconds:.3f} engine-seconds: its reserved engine time ran out")
-        if usage is None:  # cut, or the stream ended without its usage report: tokens as reserved
-            used = self._charge_unknown(plan, prompt_tokens, seconds, "no usage reported")
-            if not cut:
-                raise LLMError(f"{self.name}: the stream ended early without a usage report; charged conservatively")
-        else:
-            used = self._commit(plan, usage, seconds)
-            self.throughput.observe(prompt_tokens, n, max(1, used.output_tokens // n), seconds)
-        completions = [Completion(text="".join(texts[i]), finish_reason=finish[i],
-                                  # "logprobs": 0 asks for the chosen tokens' logprobs without alternatives
-                                  logprobs=lps[i] if "logprobs" in body else None) for i in range(n)]
-        return Generation(model=self.name, completions=completions, usage=used, requested_max_tokens=asked,
-                          max_tokens=plan.max_tokens, notes=plan.notes)
-
-    def _commit(self, plan: CallPlan, usage: dict, seconds: float) -> Usage:
-        inp, out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-        cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
-        usd = self.prices.cost(self.price_name, input_tokens=inp, output_tokens=out, cached_input_tokens=cached,
-                               **{self.time_dimension: seconds})
-        plan.reservation.commit(usd=usd, input_tokens=inp, output_tokens=out, calls=1,
-                                **{self.time_dimension: seconds})
-        return Usage(input_tokens=inp, output_tokens=out, cached_input_tokens=cached, engine_seconds=seconds, usd=usd)
-
-    def _charge_unknown(self, plan: CallPlan, prompt_tokens: int, seconds: float, why: str) -> Usage:
-        """Unknown outcome: tokens as reserved (the most it could have produced), engine time as measured."""
-        held = plan.reservation.amounts
-        out = held.output_tokens
-        usd = self.cost(prompt_tokens, out, seconds)
-        plan.reservation.commit(usd=usd, input_tokens=held.input_tokens, output_tokens=out, calls=1,
-                                **{self.time_dimension: seconds})
-        plan.notes.append(f"{why}: tokens charged as reserved")
-        return Usage(input_tokens=held.input_tokens, output_tokens=out, engine_seconds=seconds, usd=usd)
 
     def _out_of_time(self, account: Account) -> BudgetExceeded:
         """The refusal a call cut at its hold turns into when it has no partial result to return."""
@@ -362,7 +304,7 @@ class VLLMEngine:
         except BaseException as err:
             self.watchdog.unwatch(key)
             seconds = self.clock.finish(key)
-            self._charge_unknown(plan, full_tokens, seconds, "scoring failed")
+            vllm_call.charge_unknown(self, plan, full_tokens, seconds, "scoring failed")
             if watched.was_cut:
                 raise self._out_of_time(account) from err
             raise
@@ -372,7 +314,7 @@ class VLLMEngine:
             plan.reservation.release()
             raise LLMError(f"{self.name}: scoring refused (HTTP {resp.status_code}): {body[:300]!r}")
         data = json.loads(body)
-        used = self._commit(plan, data["usage"], seconds)
+        used = vllm_call.commit(self, plan, data["usage"], seconds)
         entries = data["choices"][0].get("prompt_logprobs") or []
         tokens = []
         for entry in entries[prompt_tokens:]:
