@@ -66,6 +66,7 @@ def main() -> None:
     from budgetflow.agents import AgentConfig, solve
     from budgetflow.llm import get_llm, shutdown
     from budgetflow.swe import load_quixbugs
+    from budgetflow.tasks import swebench_prediction
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     raw = RESULTS / "swe_quixbugs.jsonl"
@@ -94,7 +95,7 @@ def main() -> None:
                 t0 = time.monotonic()
                 res = solve(task, model=llm, budget=args.budget_usd, ledger=ledger, config=cfg,
                             thread_id=f"bench-{task.instance_id}")
-                scored = score(task, res.patch, ledger)
+                scored = score(task, res.answer or "", ledger)
                 total = res.spend["total"]
                 row = {"instance_id": task.instance_id, "budget_usd": args.budget_usd, "price": args.price, "config": cfg.model_dump(
                            include={"wave_size", "max_waves", "max_turns", "attempts", "turn_max_tokens"}),
@@ -102,7 +103,8 @@ def main() -> None:
                        "selection": res.selection, "resolved": scored["resolved"], "why": scored["why"],
                        "usd": total.usd, "output_tokens": total.output_tokens, "input_tokens": total.input_tokens,
                        "engine_cpu_s": total.cpu_seconds, "calls": total.calls, "candidates": len(res.candidates),
-                       "seconds": time.monotonic() - t0, "prediction": res.prediction("qwen2.5-coder-1.5b")}
+                       "seconds": time.monotonic() - t0,
+                       "prediction": swebench_prediction(task.instance_id, "qwen2.5-coder-1.5b", res.answer)}
                 with raw.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 done[task.instance_id] = row

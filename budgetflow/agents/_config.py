@@ -36,4 +36,11 @@ class AgentConfig(BaseModel):
     turn_max_tokens: int = Field(384, ge=1)
     turn_temperature: float = Field(0.7, ge=0)
     parallel: int = Field(4, ge=1)  # trajectories run at once (threads)
+    # How a repo task's budget is split (decided in routing from what is left, see _routing.plan_share): the tester
+    # and each wave's verification get at most these shares of what the task has left, the selector's share is kept
+    # back from the solver, and the solver gets the rest — no agent can starve it.
+    tester_share: float = Field(0.15, ge=0, le=0.5)
+    verifier_share: float = Field(0.2, ge=0, le=0.5)
+    selector_share: float = Field(0.05, ge=0, le=0.3)
+    localize_top: int = Field(3, ge=1)  # functions a trajectory is shown first (localisation)
     usd_per_cpu_second: float = Field(0.0, ge=0)  # price of sandbox CPU time (test runs, tool runs)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..budget import Account, Amounts, SpendIndex
@@ -74,9 +75,12 @@ def result_from_state(state: AgentState, account: Account, *, resumed: bool = Fa
                   spend=spend, account=account.name, notes=list(state.notes), resumed=resumed,
                   log=[f"tests: {state.tests_source} ({len(state.tests)})", f"selection: {state.selection}"]
                   + [f"candidate {c.id} ({c.source}): " + (f"{c.verdict.passed_checks}/{c.verdict.checks} tests"
-                                                            if c.verdict else "not verified") for c in candidates],
+                                                            if c.verdict else "not verified") for c in candidates]
+                  # one machine-readable line: the run's records read the agents' measurements from it
+                  + ([f"metrics: {json.dumps(state.metrics, sort_keys=True)}"] if state.metrics else []),
                   details={"selection": state.selection, "tests": list(state.tests),
-                           "tests_source": state.tests_source, "wave": state.wave, "accounts": under})
+                           "tests_source": state.tests_source, "wave": state.wave, "accounts": under,
+                           "metrics": state.metrics, "regression_tests": len(state.regression_tests)})
 
 
 class GraphSettings(AgentConfig):

@@ -36,7 +36,20 @@ def parse_choice(text: str, k: int) -> int | None:
 
 def rank(state: AgentState, how: str) -> list[tuple[str, float]]:
     """(candidate id, score), best first, ties in the order produced. `votes`: CodeT agreement on the generated
-    tests (group size x tests passed); `tests`: fraction of tests passed. Unverified candidates come last."""
+    tests (group size x tests passed); `tests`: fraction of tests passed. Unverified candidates come last, and after
+    every other candidate those that break a regression test (a pass-to-pass test they could see)."""
+    ranking = _rank(state, how)
+    broken = [r for r in ranking if _breaks(state, r[0])]
+    broken.sort(key=lambda r: state.verdicts[r[0]].data.get("regressions", 1))  # the fewest broken first
+    return [r for r in ranking if not _breaks(state, r[0])] + broken
+
+
+def _breaks(state: AgentState, cid: str) -> bool:
+    verdict = state.verdicts.get(cid)
+    return verdict is not None and bool(verdict.data.get("broken"))
+
+
+def _rank(state: AgentState, how: str) -> list[tuple[str, float]]:
     cands = [c for c in state.candidates if not _empty_patch(state, c)]
     if how == "votes":
         reports = []
@@ -119,6 +132,7 @@ class Selector:
         else:
             how_rank = how
         ranking = rank(state, how_rank)
+        self.metrics: dict = {}
         notes: list[str] = []
         selected, method = (ranking[0][0], how_rank) if ranking else (None, "none")
         shown = self._for_turn(state, ranking, how)
@@ -136,8 +150,11 @@ class Selector:
             notes.append("selector: stopped sampling: the remaining budget cannot afford another wave")
         if selected is None:
             notes.append("selector: no candidate to select")
+        if selected is not None and _breaks(state, selected):
+            notes.append(f"selector: every candidate breaks a regression test; {selected} breaks the fewest shown")
         return {"selected": selected, "selection": method, "stop_reason": reason,
-                "spend": spend_by_account(self.ctx, state.account), "notes": notes}
+                "spend": spend_by_account(self.ctx, state.account), "notes": notes,
+                "metrics": {"selector": self.metrics} if self.metrics else {}}
 
     def _for_turn(self, state: AgentState, ranking: list[tuple[str, float]], how: str) -> list[CandidateRecord]:
         """Distinct candidates to show the model: the top k (mode llm), or those tied at the top (mode auto)."""
@@ -145,6 +162,8 @@ class Selector:
             return []
         top = ranking[0][1]
         pool = ranking if how == "llm" else [r for r in ranking if r[1] == top]
+        if not _breaks(state, ranking[0][0]):  # never offer the model a candidate that breaks a regression test
+            pool = [r for r in pool if not _breaks(state, r[0])]
         shown: list[CandidateRecord] = []
         seen: set[str] = set()
         for cid, _ in pool:
@@ -159,10 +178,22 @@ class Selector:
         return shown if len(shown) >= 2 else []
 
     def _turn(self, state: AgentState, shown: list[CandidateRecord]) -> tuple[int | None, str]:
+        want = self.ctx.config.selection_max_tokens
+        max_len = int(getattr(self.ctx.llm, "max_model_len", None) or 0)
+        prompt = selection_prompt(state, shown)
         try:
-            gen = self.ctx.llm.generate(selection_prompt(state, shown),
-                                        account=self.ctx.agent_account(state, "selector"),
-                                        max_tokens=self.ctx.config.selection_max_tokens, temperature=0.0)
+            if max_len:  # never send what cannot fit: show fewer candidates, else refuse
+                used = self.ctx.llm.count_tokens(prompt)
+                while used + want > max_len and len(shown) > 2:
+                    shown = shown[:-1]
+                    prompt = selection_prompt(state, shown)
+                    used = self.ctx.llm.count_tokens(prompt)
+                self.metrics.update(prompt_tokens=used, shown=len(shown))
+                if used + want > max_len:
+                    self.metrics["context"] = f"refused: the prompt has {used} tokens, the context is {max_len}"
+                    return None, f"context: {self.metrics['context']}"
+            gen = self.ctx.llm.generate(prompt, account=self.ctx.agent_account(state, "selector"),
+                                        max_tokens=want, temperature=0.0)
         except BudgetExceeded as err:
             return None, f"budget: {err}"
         except LLMError as err:

@@ -55,6 +55,11 @@ class AgentState(BaseModel):
     tests: list[str] = Field(default_factory=list)  # asserts (code) or pytest node ids (repo)
     tests_source: TestsSource = "none"
     test_files: dict[str, str] = Field(default_factory=dict)  # repo tasks: generated test files, path -> source
+    # repo tasks: tests that pass on the unchanged repository and must keep passing (the given pass_to_pass, else the
+    # repository's own suite as it passes there); a candidate that breaks one loses the selection
+    regression_tests: list[str] = Field(default_factory=list)
+    failures: str = ""  # repo tasks: the failing tests' output on the unchanged repository (localisation evidence)
+    metrics: Annotated[dict, merge_dicts] = Field(default_factory=dict)  # measurements by agent (see runs' report)
     verdicts: Annotated[dict[str, Verdict], merge_dicts] = Field(default_factory=dict)
     wave: int = 0  # solver waves finished
     wave_costs: list[dict[str, int]] = Field(default_factory=list)  # ledger units each wave spent (solve + verify)
@@ -72,7 +77,9 @@ class AgentState(BaseModel):
 
     def solved(self) -> bool:
         """A candidate passed every test we have: the given ones, or every generated one (agreement is then the
-        best evidence there is). With no tests at all, a candidate that loads counts."""
+        best evidence there is). With no tests at all, a candidate that loads counts. A candidate that breaks a
+        regression test (repo tasks) never counts."""
+        kept = [v for v in self.verdicts.values() if not v.data.get("broken")]
         if self.tests_source == "none":
-            return any(v.loaded for v in self.verdicts.values())
-        return any(v.passed for v in self.verdicts.values())
+            return any(v.loaded for v in kept)
+        return any(v.passed for v in kept)

@@ -20,14 +20,15 @@ MAX_OBSERVATION = 1800
 
 
 def run_command(runner: RepoTestRunner, argv: Sequence[str], files: Mapping[str, bytes], *,
-                account: Account) -> ExecResult:
-    """Run a command in the sandbox on a copy of `files`, metered like a test run: the worst case (the runner's CPU
-    limit) is reserved first, the measured CPU time committed."""
+                account: Account, task: RepoTask | None = None) -> ExecResult:
+    """Run a command in the sandbox on a copy of `files` (in the task's environment, when it names one), metered like
+    a test run: the worst case (the runner's CPU limit) is reserved first, the measured CPU time committed."""
     argv = list(argv)
     if argv and argv[0] in ("python", "python3"):
         argv[0] = "{python}"  # whatever interpreter this sandbox backend runs Python with
-    result, _ = metered_run(account, runner.sandbox, runner.limits, runner.usd_per_cpu_second,
-                            lambda: runner.sandbox.run(argv, files=dict(files), limits=runner.limits))
+    box = runner.sandbox_for(task) if task is not None else runner.sandbox
+    result, _ = metered_run(account, box, runner.limits, runner.usd_per_cpu_second,
+                            lambda: box.run(argv, files=dict(files), limits=runner.limits))
     return result
 
 
@@ -109,7 +110,7 @@ class ToolBox:
             except ValueError as err:
                 raise ToolError(f"cannot split the command: {err}") from None
             files = test_files_for(self.copy.files, self.task, self.tests, self.test_files, self.given)
-            result = run_command(self.runner, argv, files, account=self.account)
+            result = run_command(self.runner, argv, files, account=self.account, task=self.task)
             out = f"exit {result.exit_code}" + (f" ({result.killed_by})" if result.killed_by else "")
             return f"{out}\n{result.stdout[-900:]}\n{result.stderr[-600:]}".strip(), False
         raise ToolError(f"unknown tool {a.tool!r}")

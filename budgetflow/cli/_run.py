@@ -109,8 +109,8 @@ class _RunCommand(Command):
 
 def run(
     source: Annotated[Optional[str], typer.Argument(
-        help="humaneval | gsm8k100 | quixbugs | a JSONL file of code/math tasks | a directory of repo tasks. "
-             "Not needed with --resume.", show_default=False)] = None,
+        help="humaneval | gsm8k100 | quixbugs | a JSONL file of code/math tasks or of SWE-bench instances | a "
+             "directory of repo tasks. Not needed with --resume.", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="local/NAME (budgetflow models list), vllm/SERVED@URL (a vLLM server you run), or a "
         "LiteLLM name such as openai/gpt-4o-mini (its API key in the environment).", rich_help_panel=_WHAT,

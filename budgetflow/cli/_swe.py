@@ -113,7 +113,7 @@ def make_task(
 
 @app.command("fixtures")
 def fixtures(
-    root: Annotated[Optional[Path], typer.Option(help="Where to put the made tasks (default: <cache>/swe-tasks).",
+    root: Annotated[Optional[Path], typer.Option(help="Where to put the made tasks (default: <cache>/swe-tasks-<format>).",
                                                  show_default=False)] = None,
     quixbugs: Annotated[bool, typer.Option(help="Also build the QuixBugs tasks (<cache>/quixbugs).")] = True,
 ) -> None:

@@ -35,6 +35,8 @@ class TaskRecord(BaseModel):
     resumed: bool = False  # the task was in flight when an earlier attempt of the run was killed
     worker: str = ""
     notes: list[str] = Field(default_factory=list)
+    # repo tasks: per-agent spend shares, prompt sizes, context shrinks and refusals, why each trajectory stopped
+    metrics: dict = Field(default_factory=dict)
     error: str | None = None
     candidates_file: str = ""
     log_file: str = ""

@@ -109,7 +109,12 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
 
         options = dict(engine_options or {})
         if model.startswith("local/"):
-            options.setdefault("max_model_len", 2048)
+            from ..llm import LOCAL_MODELS, serving_context  # the model's own context, as the KV cache holds it
+
+            # an unknown name is left to the model check, whose refusal names the known ones
+            if "max_model_len" not in options and model.removeprefix("local/") in LOCAL_MODELS:
+                options["max_model_len"], why = serving_context(model)
+                notes.append(f"{model}: served with a context of {why}; longer prompts are shrunk or refused")
         search = SearchSettings(**{k: v for k, v in search_asked.items() if v is not None})
         config = RunConfig(
             source=resolve_source(source), limit=limit, model=model, budget_usd=budget_usd, strategy=strategy,

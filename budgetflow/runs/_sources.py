@@ -1,5 +1,7 @@
-"""Where a run's tasks come from: a built-in benchmark, a JSONL file of code/math tasks, or a directory of repository
-tasks. Everything is loaded and validated before the run opens its ledger, so a bad source costs nothing."""
+"""Where a run's tasks come from: a built-in benchmark, a JSONL file of code/math tasks, a JSONL file of SWE-bench
+instances (lines with ``instance_id`` and ``problem_statement``: repo tasks, see ``budgetflow.tasks.load_swebench``), or
+a directory of repository tasks. Everything is loaded and validated before the run opens its ledger, so a bad source
+costs nothing."""
 
 from __future__ import annotations
 
@@ -63,8 +65,13 @@ def _load(source: str, limit: int | None) -> list[Task]:
     if path.is_dir():
         return _repo_tasks(path, limit)
     if path.is_file():
-        from ..tasks import load_jsonl_tasks
+        from ..tasks import SWEBenchError, load_jsonl_tasks, load_swebench, looks_like_swebench
 
+        if looks_like_swebench(path):
+            try:
+                return list(load_swebench(path, limit))
+            except SWEBenchError as err:
+                raise SourceError(str(err)) from None
         return list(load_jsonl_tasks(path, limit))
     raise SourceError(f"source {source!r} does not exist")
 

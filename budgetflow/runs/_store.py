@@ -3,6 +3,8 @@
     DIR/run.json          the settings (resume uses them)
     DIR/results.jsonl     one line per finished task, appended and fsynced as each finishes
     DIR/results.csv       the same, flat (rewritten at the end)
+    DIR/predictions.jsonl repo tasks' patches as SWE-bench predictions (instance_id, model_name_or_path,
+                          model_patch): appended as each finishes, rewritten (one line per instance) at the end
     DIR/ledger.db         the SQLite ledger (unless --ledger names another)
     DIR/candidates/*.json every candidate of a task, and which was selected
     DIR/logs/*.log        what happened to a task
@@ -23,9 +25,12 @@ import os
 import re
 from pathlib import Path
 
+from ..tasks import swebench_prediction, write_swebench_predictions
 from ._records import TaskArtifacts, TaskRecord
+from ._swe_metrics import swe_metrics
 
 RESULTS = "results.jsonl"
+PREDICTIONS = "predictions.jsonl"
 CSV = "results.csv"
 REPORT = "report.html"
 
@@ -58,6 +63,7 @@ class RunDir:
         self.root = Path(root)
         self.results = self.root / RESULTS
         self.csv = self.root / CSV
+        self.predictions = self.root / PREDICTIONS
         self.report = self.root / REPORT
         self.candidates = self.root / "candidates"
         self.logs = self.root / "logs"
@@ -124,14 +130,26 @@ class RunDir:
         atomic_write(cand, json.dumps({"id": record.id, "selected": record.selected,
                                        "candidates": artifacts.candidates}, indent=2) + "\n")
         atomic_write(log, "\n".join(artifacts.log) + "\n")
-        record = record.model_copy(update={"candidates_file": f"candidates/{cand.name}",
-                                           "log_file": f"logs/{log.name}"})
+        update = {"candidates_file": f"candidates/{cand.name}", "log_file": f"logs/{log.name}"}
+        if record.kind == "repo" and not record.metrics:
+            update["metrics"] = swe_metrics(record, artifacts)
+        record = record.model_copy(update=update)
         line = record.model_dump_json() + "\n"
         with open(self.results, "a") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+        if record.kind == "repo":  # a later line of the same instance wins, in the harness as in results.jsonl
+            with open(self.predictions, "a") as f:
+                f.write(json.dumps(swebench_prediction(record.id, record.model, record.selected)) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
         return record
+
+    def write_predictions(self, records: list[TaskRecord]) -> Path | None:
+        """predictions.jsonl from the repo tasks' records, one line per instance (None when there are none)."""
+        rows = [swebench_prediction(r.id, r.model, r.selected) for r in records if r.kind == "repo"]
+        return write_swebench_predictions(rows, self.predictions) if rows else None
 
     def write_csv(self, records: list[TaskRecord]) -> Path:
         cols = ["id", "kind", "model", "strategy", "solved", "solved_visible", "reason", "samples", "usd",
@@ -149,4 +167,5 @@ class RunDir:
                             r.cap_usd, round(r.wall_s, 3), r.resumed, r.worker, r.error or "", r.candidates_file,
                             r.log_file])
         os.replace(tmp, self.csv)
+        self.write_predictions(records)  # the flat files of a run are rewritten together
         return self.csv

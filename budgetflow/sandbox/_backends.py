@@ -12,10 +12,13 @@ to know which backend they hold.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .._registry import Registry
 from ._models import Limits, Sandbox, SandboxUnavailable
+
+if TYPE_CHECKING:
+    from ._environments import PythonEnv
 
 BackendFactory = Callable[[], Sandbox]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,6 +78,17 @@ def _instance(name: str, *, retry: bool) -> Sandbox:
         _failed.pop(name, None)
         _cache[name] = box
         return box
+
+
+def with_environment(box: Sandbox, env: "PythonEnv") -> Sandbox:
+    """``box`` running Python environment ``env`` (see ``build_python_env``): each backend maps it to what it can
+    run — the process backend to a read-only mount, Docker to an image layered on its base image. A backend without
+    ``with_environment`` cannot run environments: SandboxUnavailable says so."""
+    method = getattr(box, "with_environment", None)
+    if method is None:
+        raise SandboxUnavailable(f"the {getattr(box, 'name', type(box).__name__)} sandbox backend cannot run Python "
+                                 "environments (it has no with_environment(env)); use the process or docker backend")
+    return method(env)
 
 
 def available_backends() -> dict[str, str | None]:

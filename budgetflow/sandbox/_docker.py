@@ -34,6 +34,7 @@ from . import _seccomp
 from ._backends import sandbox_backend
 from ._bounds import CpuEnforcement
 from ._classify import classify
+from ._environments import PythonEnv, env_vars
 from ._models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
 from ._process import CPU_POLL_S, SCRIPT, _normalise_files
 
@@ -103,7 +104,8 @@ class DockerSandbox:
         except docker.errors.ImageNotFound as e:
             raise SandboxUnavailable(
                 f"Docker image {image} is missing; `bash scripts/setup_docker.sh` builds it offline") from e
-        self.image, self.pool_size = image, pool_size
+        self.image, self.pool_size, self.base_url = image, pool_size, url
+        self._envs: dict[str, DockerSandbox] = {}
         machine = int(self.client.info().get("NCPU") or os.cpu_count() or 1)  # the engine's, maybe remote
         self.cpus = cpus if cpus is not None and cpus < machine else None
         self.cpu = CpuEnforcement(machine, self.cpus, CPU_POLL_S, STOP_LATENCY_S)
@@ -135,6 +137,9 @@ class DockerSandbox:
         with self._lock:
             ids, self._live = list(self._live), set()
             pools, self._pools = list(self._pools.values()), {}
+            envs, self._envs = list(self._envs.values()), {}
+        for box in envs:
+            box.close()
         for pool in pools:
             while not pool.empty():
                 pool.get_nowait().close()
@@ -143,6 +148,24 @@ class DockerSandbox:
                 self.client.api.remove_container(cid, force=True)
             except Exception:
                 pass
+
+    def with_environment(self, env: PythonEnv) -> "DockerSandbox":
+        """This backend running ``env``: containers of an image layered on this one with the environment's venv at
+        ENV_MOUNT and first on PATH (made once, see ``_docker_env``); ``"{python}"`` is its interpreter."""
+        from ._docker_env import ensure_env_image
+
+        with self._lock:
+            box = self._envs.get(env.key)
+        if box is None:
+            tag = ensure_env_image(self.client, self.image, env, {LABEL: "env", OWNER_LABEL: self.owner})
+            box = DockerSandbox(image=tag, base_url=self.base_url, pool_size=self.pool_size, cpus=self.cpus)
+            box.python_argv0, box.extra_env = env.sandbox_python, env_vars(env)
+            with self._lock:
+                box = self._envs.setdefault(env.key, box)
+        return box
+
+    python_argv0 = "python3"  # what "{python}" runs: the image's interpreter, or an environment's
+    extra_env: dict[str, str] = {}  # an environment's PATH (the runner sets its own, not the image's)
 
     def max_cpu_seconds(self, limits: Limits) -> float:
         """Most CPU-seconds any run under ``limits`` can report as ``cpu_s`` (see ``_bounds``): the runner
@@ -163,15 +186,15 @@ class DockerSandbox:
         if not argv:
             raise ValueError("argv must name a program")
         cmd = [str(a) for a in argv]
-        if cmd[0] == "{python}":  # the image's interpreter
-            cmd[0] = "python3"
-        return self._run(cmd, _normalise_files(files), limits, stdin, env or {}, fresh)
+        if cmd[0] == "{python}":  # the image's interpreter (or its environment's)
+            cmd[0] = self.python_argv0
+        return self._run(cmd, _normalise_files(files), limits, stdin, {**self.extra_env, **(env or {})}, fresh)
 
     def run_python(self, source: str, *, files: Files | None = None, limits: Limits = Limits(),
                    stdin: str | bytes | None = None, args: Sequence[str] = (), fresh: bool = False) -> ExecResult:
         all_files = {**_normalise_files(files), SCRIPT: source.encode()}
-        argv = ["python3", "-E", "-s", SCRIPT, *map(str, args)]
-        return self._run(argv, all_files, limits, stdin, {}, fresh)
+        argv = [self.python_argv0, "-E", "-s", SCRIPT, *map(str, args)]
+        return self._run(argv, all_files, limits, stdin, dict(self.extra_env), fresh)
 
     # -- plumbing ---------------------------------------------------------------------
 

@@ -158,11 +158,13 @@ def serve_once(conn: socket.socket, cfg: Config, network: bool) -> None:
 
 def main() -> None:
     mode, fd, pyseccomp_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}  # an environment: its interpreter and mounts
     L.prctl(L.PR_SET_DUMPABLE, 0)  # nobody may ptrace or read the helper's memory
     sock = socket.socket(fileno=fd)
     try:
         # the warm pool recycles network namespaces; a cold run makes its own
-        cfg = setup(pyseccomp_path, pool_netns=2 * (os.cpu_count() or 1) + 2 if mode == "zygote" else 0)
+        cfg = setup(pyseccomp_path, pool_netns=2 * (os.cpu_count() or 1) + 2 if mode == "zygote" else 0,
+                    python=extra.get("python"), mounts=[tuple(m) for m in extra.get("mounts", [])])
     except Exception as e:
         msg = f"error {type(e).__name__}: {e}"
         if mode == "zygote":

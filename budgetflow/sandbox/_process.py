@@ -33,6 +33,7 @@ from . import _linux
 from ._backends import sandbox_backend
 from ._bounds import CpuEnforcement
 from ._classify import classify
+from ._environments import ENV_MOUNT, PythonEnv, env_vars
 from ._models import ExecResult, Files, Limits, SandboxError, SandboxUnavailable
 from ._protocol import recv_msg, send_msg, send_msg_fd
 
@@ -101,13 +102,16 @@ class ProcessSandbox:
     may use every CPU of the machine). Thread-safe: concurrent callers get separate workers."""
 
     def __init__(self, *, warm: bool = True, python: str | None = None, start_timeout_s: float = 30.0,
-                 cpus: float | None = None) -> None:
+                 cpus: float | None = None, environment: PythonEnv | None = None) -> None:
         reason = unavailable_reason()
         if reason:
             raise SandboxUnavailable(reason)
         self.warm = warm
         self.name = "process" if warm else "process-cold"
         self.python = python or default_python()
+        # a Python environment: its venv bind-mounted read-only at ENV_MOUNT, "{python}" its interpreter
+        self.environment = environment
+        self._envs: dict[str, ProcessSandbox] = {}
         self.start_timeout_s = start_timeout_s
         self.info: dict = {}
         self._pyseccomp = _pyseccomp_path()
@@ -128,15 +132,15 @@ class ProcessSandbox:
             raise ValueError("argv must name a program")
         req = {"mode": "exec", "argv": [str(a) for a in argv], "files": _normalise_files(files),
                "limits": limits.model_dump(), "stdin": stdin.encode() if isinstance(stdin, str) else stdin,
-               "env": env or {}}
+               "env": {**self._env_vars(), **(env or {})}}
         return self._submit(req, limits)
 
     def run_python(self, source: str, *, files: Files | None = None, limits: Limits = Limits(),
                    stdin: str | bytes | None = None, args: Sequence[str] = ()) -> ExecResult:
         all_files = {**_normalise_files(files), SCRIPT: source.encode()}
         req = {"files": all_files, "limits": limits.model_dump(), "args": list(args),
-               "stdin": stdin.encode() if isinstance(stdin, str) else stdin, "env": {}}
-        if self.warm:
+               "stdin": stdin.encode() if isinstance(stdin, str) else stdin, "env": self._env_vars()}
+        if self.warm and self.environment is None:  # the warm interpreter has the helper's packages, not the env's
             req.update(mode="inline", script=SCRIPT)
         else:
             req.update(mode="exec", argv=["{python}", "-E", "-s", SCRIPT, *args])
@@ -147,9 +151,25 @@ class ProcessSandbox:
         worker stops the run's whole cgroup at ``limits.cpu_s`` or at the wall clock."""
         return self.cpu.max_cpu_seconds(limits)
 
+    def with_environment(self, env: PythonEnv) -> "ProcessSandbox":
+        """This backend running ``env``: its venv mounted read-only at ENV_MOUNT, ``"{python}"`` its interpreter,
+        its ``bin/`` first on PATH. One warm pool per environment, kept while this sandbox lives."""
+        with self._lock:
+            box = self._envs.get(env.key)
+            if box is None:
+                box = self._envs[env.key] = ProcessSandbox(warm=self.warm, python=self.python, cpus=self.cpus,
+                                                           start_timeout_s=self.start_timeout_s, environment=env)
+            return box
+
+    def _env_vars(self) -> dict[str, str]:
+        return env_vars(self.environment) if self.environment is not None else {}
+
     def close(self) -> None:
         with self._lock:
             self._stop_zygote()
+            envs, self._envs = list(self._envs.values()), {}
+        for box in envs:
+            box.close()
 
     def __enter__(self) -> "ProcessSandbox":
         return self
@@ -166,7 +186,11 @@ class ProcessSandbox:
     # -- plumbing -------------------------------------------------------------------
 
     def _helper_argv(self, mode: str, fd: int) -> list[str]:
-        return [self.python, "-I", HELPER, mode, str(fd), self._pyseccomp]
+        argv = [self.python, "-I", HELPER, mode, str(fd), self._pyseccomp]
+        if self.environment is not None:  # the helper mounts the venv into the root it builds
+            argv.append(json.dumps({"python": self.environment.sandbox_python,
+                                    "mounts": [[self.environment.path, ENV_MOUNT]]}))
+        return argv
 
     def _spawn(self, mode: str, fd: int) -> subprocess.Popen:
         # A fresh exec with a minimal environment: the helper inherits no secrets.

@@ -37,9 +37,10 @@ def _covered(path: str) -> bool:
     return any(real == t or real.startswith(t + "/") for t in tops)
 
 
-def build_root(python_dirs: list[str]) -> None:
+def build_root(python_dirs: list[str], mounts: list[tuple[str, str]] = ()) -> None:
     """Populate NEWROOT with read-only binds of system dirs only: no /root, /home, /work,
-    /var, /run, /tmp, /sys of the host. The interpreter's prefix is added if it lives elsewhere."""
+    /var, /run, /tmp, /sys of the host. The interpreter's prefix is added if it lives elsewhere,
+    and each (host dir, sandbox path) of ``mounts`` (an environment's venv)."""
     L.unshare(L.CLONE_NEWNS)
     L.mount(None, "/", None, L.MS_REC | L.MS_PRIVATE)
     os.makedirs(ROOT_MOUNTPOINT, mode=0o700, exist_ok=True)
@@ -57,6 +58,9 @@ def build_root(python_dirs: list[str]) -> None:
         if d and not _covered(d) and os.path.isdir(d):
             os.makedirs(NEWROOT + d, mode=0o755, exist_ok=True)
             _bind(d, NEWROOT + d)
+    for src, dst in mounts:
+        os.makedirs(NEWROOT + dst, mode=0o755, exist_ok=True)
+        _bind(src, NEWROOT + dst)
     dev = f"{NEWROOT}/dev"
     os.mkdir(dev)
     for node, (major, minor) in DEV_NODES.items():
@@ -84,20 +88,22 @@ def load_pyseccomp(path: str) -> types.ModuleType:
     return mod
 
 
-def setup(pyseccomp_path: str, pool_netns: int = 0) -> Config:
+def setup(pyseccomp_path: str, pool_netns: int = 0, python: str | None = None,
+          mounts: list[tuple[str, str]] = ()) -> Config:
     bpf = _seccomp.build_bpf(load_pyseccomp(pyseccomp_path))
     cgroups = _cgroups.Cgroups.detect()  # holds directory fds: /sys is gone after build_root
     if cgroups is None:  # limits and measurements of a whole run (its CPU, memory, tasks) need them
         raise RuntimeError(f"the process backend needs cgroups: {_cgroups.Cgroups.why}")
     cgroups.sweep()
-    python = os.path.realpath(sys.executable)
-    dirs = sorted({sys.base_prefix, sys.prefix, os.path.dirname(python)})
+    here_python = os.path.realpath(sys.executable)
+    dirs = sorted({sys.base_prefix, sys.prefix, os.path.dirname(here_python)})
+    python = python or here_python  # what "{python}" runs: an environment's interpreter, else the helper's
     here = os.path.dirname(os.path.abspath(__file__))
     stdlib = [p for p in sys.path if p and not p.startswith(here)]
     cfg = Config(bpf, cgroups, python, stdlib)  # opens /proc/self/ns/pid: before the pivot
     if pool_netns:
         cfg.netns_pool = make_netns_pool(pool_netns)
-    build_root(dirs)
+    build_root(dirs, list(mounts))
     return cfg
 
 

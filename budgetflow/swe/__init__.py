@@ -4,7 +4,7 @@ sdists (``ensure_swe_fixtures``). Builds run tests in the sandbox and spend on a
 caller's, or a root of their own on ``<cache>/fixture-builds.db``)."""
 
 from ._cache import FIXTURE_BUILD_CPU_SECONDS, build_account, cache_root
-from ._fixtures import SWE_PROJECTS, ensure_swe_fixtures, sdist_path
+from ._fixtures import SWE_PINS, SWE_PROJECTS, ensure_swe_fixtures, fixtures_root, sdist_path
 from ._issue_text import symptom, trim_failure, write_issue
 from ._make_task import Attempt, MakeResult, Progress, make_tasks
 from ._mutations import Mutation, find_mutations
@@ -13,9 +13,9 @@ from ._quixbugs_sources import QUIXBUGS_FIXES, QUIXBUGS_PIN, QUIXBUGS_WHEEL, qui
 from ._sources import ARCHIVES, MakeTaskError, is_test_path, source_modules, unpack_source
 
 __all__ = [
-    "ARCHIVES", "FIXTURE_BUILD_CPU_SECONDS", "QUIXBUGS_FIXES", "QUIXBUGS_PIN", "QUIXBUGS_WHEEL", "SWE_PROJECTS",
-    "Attempt", "MakeResult", "MakeTaskError", "Mutation", "Progress", "build_account", "cache_root",
-    "ensure_swe_fixtures", "find_mutations", "is_test_path", "load_quixbugs", "make_tasks", "quixbugs_report",
-    "quixbugs_sources", "quixbugs_wheel", "sdist_path", "source_modules", "symptom", "trim_failure", "unpack_source",
-    "write_issue",
+    "ARCHIVES", "FIXTURE_BUILD_CPU_SECONDS", "QUIXBUGS_FIXES", "QUIXBUGS_PIN", "QUIXBUGS_WHEEL", "SWE_PINS",
+    "SWE_PROJECTS", "Attempt", "MakeResult", "MakeTaskError", "Mutation", "Progress", "build_account",
+    "cache_root", "ensure_swe_fixtures", "find_mutations", "fixtures_root", "is_test_path", "load_quixbugs",
+    "make_tasks", "quixbugs_report", "quixbugs_sources", "quixbugs_wheel", "sdist_path", "source_modules",
+    "symptom", "trim_failure", "unpack_source", "write_issue"
 ]

@@ -3,11 +3,13 @@ test suite catches it, and write the task (issue written from the failing tests,
 
 Steps for one source (an sdist ``.tar.gz`` or an unpacked project directory):
 
-1. read the project's files (``repo_files``), split them into tests (``test_*.py``, ``*_test.py``, ``conftest.py``,
-   anything under a ``tests``/``test``/``testing`` directory) and source modules (the rest, minus setup.py, docs,
-   examples, benchmarks, vendored version files);
-2. run the whole test suite once in the sandbox (``RepoTestRunner``): the tests that pass there are the candidates
-   for fail_to_pass / pass_to_pass (the rest are ignored);
+1. read the project's files (``repo_files``) and its environment (``environment="auto"``: the install requirements
+   and test extras its metadata names; none when it needs nothing beyond pytest), split them into tests
+   (``test_*.py``, ``*_test.py``, ``conftest.py``, anything under a ``tests``/``test``/``testing`` directory) and
+   source modules (the rest, minus setup.py, docs, examples, benchmarks, vendored version files);
+2. run the whole test suite once in the sandbox (``RepoTestRunner``, in the environment: built once from the local
+   wheelhouse, cached): the tests that pass there are the candidates for fail_to_pass / pass_to_pass (the rest are
+   ignored);
 3. propose mutations (``budgetflow.swe._mutations``) in functions, those in functions the tests mention first, kinds
    interleaved, in an order fixed by ``seed``; try them one at a time (two at once on two cores): apply the edit
    (only the mutated tokens change), run the suite, keep the mutant when 1..``max_failing`` tests fail, none of them
@@ -20,6 +22,7 @@ Steps for one source (an sdist ``.tar.gz`` or an unpacked project directory):
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..budget import Account
-from ..sandbox import Limits, Sandbox, get_sandbox
-from ..tasks import DEFAULT_TEST_COMMAND, RepoTask
+from ..sandbox import Limits, PythonEnv, Sandbox, get_sandbox
+from ..tasks import (
+    DEFAULT_TEST_COMMAND,
+    RepoEnvironment,
+    RepoTask,
+    detect_environment,
+    environment_requirements,
+    requirement_name,
+)
 from ..verifiers import RepoTestReport, RepoTestRunner
 from ..workspace import repo_files
 from ._cache import build_account
@@ -60,6 +70,7 @@ class MakeResult:
     baseline_passed: int
     attempts: list[Attempt] = field(default_factory=list)
     seconds: float = 0.0
+    environment: PythonEnv | None = None  # what the tests ran in (its build time and CPU when built now)
 
     def rejected(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -85,8 +96,13 @@ class _Project:
 def make_tasks(source: str | os.PathLike[str], out: str | os.PathLike[str], *, count: int = 3, seed: int = 0,
                test_command: Sequence[str] | None = None, max_tries: int | None = None, max_failing: int = 5,
                per_test_timeout_s: float = 5.0, sandbox: Sandbox | None = None, account: Account | None = None,
-               project: str | None = None, progress: Progress | None = None, workers: int = 2) -> MakeResult:
+               project: str | None = None, progress: Progress | None = None, workers: int = 2,
+               environment: RepoEnvironment | str | None = "auto", constraints: Sequence[str] = ()) -> MakeResult:
     """Make up to ``count`` tasks from ``source`` (an sdist or a project directory) into ``out``.
+
+    ``environment``: ``"auto"`` (what the project's metadata names, see ``detect_environment``), a
+    ``RepoEnvironment``, or None (the sandbox's own interpreter). ``constraints``: exact pins (``name==version``)
+    its installs are held to; the tasks keep them, so their environment is the one the tasks were made in.
 
     ``max_tries`` (default ``8 * count + 8``) bounds the mutants run. Without an ``account`` the runs spend on a
     capped root of the cache's fixture ledger. Raises MakeTaskError when the source is not a project, has no tests,
@@ -95,12 +111,44 @@ def make_tasks(source: str | os.PathLike[str], out: str | os.PathLike[str], *, c
         raise MakeTaskError("--count must be at least 1")
     started = time.monotonic()
     command = tuple(test_command) if test_command else DEFAULT_TEST_COMMAND
+    result = MakeResult(tasks=[], project="", baseline_passed=0)
     tries = max_tries if max_tries is not None else 8 * count + 8
     proj = _read_project(source, project)
-    runner = RepoTestRunner(sandbox or get_sandbox("process"), per_test_timeout_s=per_test_timeout_s, limits=_LIMITS)
-    probe = RepoTask(instance_id=f"{proj.name}__probe", project=proj.name, repo=str(source), issue="",
-                     fail_to_pass=(), test_command=command)
-    result = MakeResult(tasks=[], project=proj.name, baseline_passed=0)
+    result.project = proj.name
+    env = _environment(environment, proj, constraints)
+
+    def say_env(message: str) -> None:
+        if progress:
+            progress(message, 0, tries, 0)
+
+    runner = RepoTestRunner(sandbox or get_sandbox("process"), per_test_timeout_s=per_test_timeout_s, limits=_LIMITS,
+                            env_progress=say_env)
+    meta = Path(tempfile.mkdtemp(prefix="bf-make-task-meta-"))  # the metadata the environment is read from
+    try:
+        for path in env.metadata if env else ():
+            (meta / path).parent.mkdir(parents=True, exist_ok=True)
+            (meta / path).write_bytes(proj.files[path])
+        probe = RepoTask(instance_id=f"{proj.name}__probe", project=proj.name, repo=str(meta), issue="",
+                         fail_to_pass=(), test_command=command, environment=env)
+        result.environment = runner.environment(probe)
+        _search(result, runner, probe, proj, account, command, tries, count, seed, max_failing, out, workers,
+                progress, env)
+    finally:
+        shutil.rmtree(meta, ignore_errors=True)
+    result.seconds = time.monotonic() - started
+    if not result.tasks:
+        rejected = ", ".join(f"{v} {k}" for k, v in result.rejected().items()) or "no candidates"
+        raise MakeTaskError(f"no mutation of {proj.name} was caught by its tests within {len(result.attempts)} tries "
+                            f"({rejected}); {result.baseline_passed} tests pass on the original. Try more tries "
+                            "(--max-tries), another --seed, or a larger --max-failing.")
+    return result
+
+
+def _search(result: MakeResult, runner: RepoTestRunner, probe: RepoTask, proj: "_Project", account: Account | None,
+            command: Sequence[str], tries: int, count: int, seed: int, max_failing: int,
+            out: str | os.PathLike[str], workers: int, progress: Progress | None,
+            env: RepoEnvironment | None) -> None:
+    """Run the baseline, then mutants until ``count`` are kept (into ``result.tasks``)."""
     kept: list[RepoTask] = []
     tried = 0
     with build_account(account, f"make-task/{proj.name}") as acct:
@@ -125,20 +173,13 @@ def make_tasks(source: str | os.PathLike[str], out: str | os.PathLike[str], *, c
                     if outcome == "kept":
                         if len(kept) < count:
                             kept.append(write_task(out_dir, proj.name, proj.files, mutated, m, base, report,
-                                                   failing, command, seed))
+                                                   failing, command, seed, env))
                         else:
                             outcome = "surplus"
                     result.attempts.append(Attempt(m, outcome, len(failing)))
                     if progress:
                         progress(f"{proj.name}: {m.path}:{m.line}", tried, len(candidates), len(kept))
     result.tasks = kept
-    result.seconds = time.monotonic() - started
-    if not kept:
-        rejected = ", ".join(f"{v} {k}" for k, v in result.rejected().items()) or "no candidates"
-        raise MakeTaskError(f"no mutation of {proj.name} was caught by its tests within {tried} tries ({rejected}); "
-                            f"{len(base.passed)} tests pass on the original. Try more tries (--max-tries), another "
-                            "--seed, or a larger --max-failing.")
-    return result
 
 
 def _read_project(source: str | os.PathLike[str], project: str | None) -> _Project:
@@ -158,6 +199,23 @@ def _read_project(source: str | os.PathLike[str], project: str | None) -> _Proje
     return _Project(project or name, files, tests, modules)
 
 
+def _environment(spec: RepoEnvironment | str | None, proj: _Project,
+                 constraints: Sequence[str]) -> RepoEnvironment | None:
+    """The environment the tasks name: detected from the metadata ("auto"; None when the project needs nothing but
+    pytest), given, or none."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec != "auto":
+            raise MakeTaskError(f"environment must be 'auto', a RepoEnvironment or None, not {spec!r}")
+        spec = detect_environment(proj.files, project=proj.name)
+        needs = [r for r in environment_requirements(spec, proj.files, proj.name)
+                 if requirement_name(r) not in ("pytest", "pytest-timeout")]
+        if not needs and not constraints:
+            return None
+    return spec.model_copy(update={"constraints": tuple(dict.fromkeys((*spec.constraints, *constraints)))})
+
+
 def _baseline(runner: RepoTestRunner, probe: RepoTask, proj: _Project, account: Account,
               command: Sequence[str]) -> RepoTestReport:
     """The suite on the original source: what passes there is what a mutant can break."""
@@ -166,8 +224,9 @@ def _baseline(runner: RepoTestRunner, probe: RepoTask, proj: _Project, account: 
         why = base.errors.strip() or base.output_tail.strip()[-1500:]
         raise MakeTaskError(f"no test of {proj.name} passes on the original source, so no bug can be detected "
                             f"(exit code {base.exit_code}):\n{why[-1500:]}\nCheck that the suite runs with "
-                            f"`{' '.join(command)}` on /usr/bin/python3 with no extra packages, or pass "
-                            "--test-cmd.")
+                            f"`{' '.join(command)}` with the project's requirements"
+                            f"{' (' + ', '.join(probe.environment.metadata) + ')' if probe.environment else ''}, "
+                            "or pass --test-cmd.")
     return base
 
 

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..tasks import REPO_DIR, RepoTask, load_repo_task, save_repo_task
+from ..tasks import REPO_DIR, RepoEnvironment, RepoTask, load_repo_task, save_repo_task
 from ..verifiers import RepoTestReport
 from ..workspace import git_commit_all, unified_diff, write_files
 from ._issue_text import symptom, write_issue
@@ -22,7 +22,7 @@ _TEST_DIRS = ("tests/", "test/", "testing/")
 
 def write_task(out_dir: Path, project: str, original: dict[str, bytes], mutated: dict[str, bytes], m: Mutation,
                base: RepoTestReport, report: RepoTestReport, failing: list[str], command: Sequence[str],
-               seed: int) -> RepoTask:
+               seed: int, environment: RepoEnvironment | None = None) -> RepoTask:
     """Write ``out_dir/<project>__<digest>/`` (built aside, then moved into place) and load it back."""
     digest = hashlib.sha256(f"{project}:{m.path}:{m.key}".encode()).hexdigest()[:8]
     iid = f"{project}__{digest}"
@@ -35,7 +35,7 @@ def write_task(out_dir: Path, project: str, original: dict[str, bytes], mutated:
     pass_to_pass = sorted(base.passed & report.passed)
     task = RepoTask(instance_id=iid, project=project, repo=str(repo), issue=_issue(project, report, failing, command),
                     test_command=tuple(command), fail_to_pass=tuple(failing), pass_to_pass=tuple(pass_to_pass),
-                    hidden_tests=False)
+                    hidden_tests=False, environment=environment)
     save_repo_task(task, tmp, solution_patch=unified_diff({m.path: mutated[m.path]}, {m.path: original[m.path]}))
     (tmp / "mutation.json").write_text(json.dumps({
         "path": m.path, "line": m.line, "function": m.function, "kind": m.kind, "description": m.description,

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from .._registry import Registry
+from ._environment import RepoEnvironment
 
 task_kinds: Registry[type["Task"]] = Registry("task kind")
 T = TypeVar("T", bound=type["Task"])
@@ -116,6 +117,8 @@ class RepoTask(Task):
     fail_to_pass: tuple[str, ...]  # must fail before the fix and pass after it
     pass_to_pass: tuple[str, ...] = ()  # must keep passing
     hidden_tests: bool = True  # whether fail_to_pass may be shown to the solver (False) or only to the scorer (True)
+    # what the tests need installed (built once, cached): None runs them on the sandbox's own interpreter
+    environment: RepoEnvironment | None = None
 
     @property
     def task_id(self) -> str:

@@ -136,8 +136,11 @@ def main():
         with open(select_path, "w") as f:
             json.dump(cfg["tests"], f)
     env = dict(os.environ)
+    paths = [state] + [os.path.join(os.getcwd(), p) for p in cfg.get("paths", [])]  # src layouts
     env.update(BF_REPORT_OUT=results_path, BF_REPORT_SELECT=select_path, PYTHONDONTWRITEBYTECODE="1",
-               PYTHONPATH=state + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""))
+               PYTHONPATH=os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])))
+    if cfg["command"] and cfg["command"][0] in ("python", "python3", "{python}"):
+        cfg["command"][0] = sys.executable  # the interpreter this runs on: the sandbox's, or its environment's
     env.pop("PYTEST_ADDOPTS", None)
     extra = _pytest_args(cfg)
 

@@ -27,12 +27,15 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from importlib import resources
+from pathlib import Path
 
 from ..budget import Account
-from ..sandbox import Limits, Sandbox, get_sandbox
-from ..tasks import RepoTask
+from ..sandbox import EnvProgress, Limits, PythonEnv, Sandbox, build_python_env, get_sandbox, with_environment
+from ..tasks import RepoTask, environment_requirements
 from ..workspace import nodeid_file
 from ._metered import metered_run, worst_case_cpu
 from ._repo_report import RepoTestReport, missing_report, parse_report
@@ -53,11 +56,15 @@ class RepoTestRunner:
     ``usd_per_cpu_second`` is set) on the account first, then commits the CPU time the sandbox measured.
 
     ``per_file``: one pytest process per test file (see the module doc). ``per_test_timeout_s``: pytest-timeout's
-    default per test (tests' own ``@pytest.mark.timeout`` wins), when the plugin is installed in the sandbox."""
+    default per test (tests' own ``@pytest.mark.timeout`` wins), when the plugin is installed in the sandbox.
+
+    A task that names an environment (``task.environment``) runs in it, on whichever backend: the environment is
+    built once from the local wheelhouse (``build_python_env``, cached by content hash; ``env_progress`` is told
+    each stage of a first build, stderr by default) and the sandbox runs it (``with_environment``)."""
 
     def __init__(self, sandbox: Sandbox | None = None, *, usd_per_cpu_second: float = 0.0,
                  limits: Limits | None = None, per_file: bool = False, per_test_timeout_s: float | None = 10.0,
-                 extra_args: Sequence[str] = ("--tb=short",)):
+                 extra_args: Sequence[str] = ("--tb=short",), env_progress: EnvProgress | None = None):
         self.sandbox = sandbox or get_sandbox("auto")
         self.limits = limits or Limits(timeout_s=60.0, cpu_s=60.0, memory_bytes=512 * MiB, disk_bytes=256 * MiB,
                                        file_size_bytes=64 * MiB, output_bytes=8 * MiB, max_processes=64)
@@ -65,6 +72,43 @@ class RepoTestRunner:
         self.per_file = per_file
         self.per_test_timeout_s = per_test_timeout_s
         self.extra_args = tuple(extra_args)
+        self.env_progress = env_progress or _stderr
+        self._envs: dict[tuple[str, str], PythonEnv] = {}
+        self._env_lock = threading.Lock()
+        self._tools: PythonEnv | bool | None = None  # see _tools_env
+
+    def environment(self, task: RepoTask) -> PythonEnv | None:
+        """The task's environment, built (or found in the cache) the first time it is asked for; None when the task
+        names none. Requirements come from the metadata files of the task's repository as it is on disk."""
+        spec = task.environment
+        if spec is None:
+            return self._tools_env()
+        key = (task.repo, spec.model_dump_json())
+        with self._env_lock:
+            if key in self._envs:
+                return self._envs[key]
+            root = Path(task.repo)
+            files = {p: (root / p).read_bytes() for p in spec.metadata if (root / p).is_file()}
+            env = build_python_env(environment_requirements(spec, files, task.project), constraints=spec.constraints,
+                                   progress=self.env_progress)
+            self._envs[key] = env
+            return env
+
+    def _tools_env(self) -> PythonEnv | None:
+        """For a task that names no environment: None when this sandbox's own interpreter has pytest (Debian's, on
+        the process backend), else an environment of just the runner's tools (the Docker base image has none), so
+        such a task runs the same on every backend. Probed once per runner (an infrastructure check, unmetered)."""
+        with self._env_lock:
+            if self._tools is None:
+                probe = self.sandbox.run(["{python}", "-c", "import pytest"], limits=Limits(timeout_s=60.0, cpu_s=30.0))
+                self._tools = (False if probe.exit_code == 0
+                               else build_python_env(TEST_TOOLS, progress=self.env_progress))
+            return self._tools or None
+
+    def sandbox_for(self, task: RepoTask) -> Sandbox:
+        """Where the task's code runs: this runner's sandbox, running the task's environment if it names one."""
+        env = self.environment(task)
+        return self.sandbox if env is None else with_environment(self.sandbox, env)
 
     def worst_case(self) -> dict[str, float]:
         """What one run can cost at most (see metered.worst_case_cpu)."""
@@ -87,13 +131,21 @@ class RepoTestRunner:
             "groups": groups, "command": list(task.test_command), "extra_args": list(self.extra_args),
             "per_test_timeout": self.per_test_timeout_s, "cpu_s": self.limits.cpu_s,
             "deadline_s": max(1.0, self.limits.timeout_s - min(5.0, self.limits.timeout_s * 0.1)),
-            "tail_bytes": 6000,
+            "tail_bytes": 6000, "paths": list(task.environment.paths) if task.environment else [],
         }
         supervisor = _program("_repo_supervisor.py")
-        python = "{python}"  # every sandbox backend runs this as its own interpreter
-        result, cpu = metered_run(account, self.sandbox, self.limits, self.usd_per_cpu_second, lambda: self.sandbox.run(
+        python = "{python}"  # every sandbox backend runs this as its own interpreter (or its environment's)
+        box = self.sandbox_for(task)
+        result, cpu = metered_run(account, box, self.limits, self.usd_per_cpu_second, lambda: box.run(
             [python, "-I", "-c", supervisor], files=work, limits=self.limits, stdin=json.dumps(cfg)))
         return parse_report(result, mark, wanted, missing, cpu)
+
+
+TEST_TOOLS = ("pytest", "pytest-timeout")  # what the runner needs in the sandbox
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _groups(wanted: list[str] | None, files: Mapping[str, bytes], per_file: bool) -> tuple[list[list[str]], list[str]]:

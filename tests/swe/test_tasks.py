@@ -245,9 +245,9 @@ def test_make_task_help_teaches():
 
 
 def test_cached_fixtures_cover_three_projects():
-    from budgetflow.swe import cache_root, ensure_swe_fixtures
+    from budgetflow.swe import ensure_swe_fixtures, fixtures_root
 
-    if not (cache_root() / "swe-tasks" / "index.json").is_file():
+    if not (fixtures_root() / "index.json").is_file():
         # make test builds them before pytest: missing means the setup failed, which a skip would hide
         pytest.fail("fixtures not built: run scripts/setup_swe_tasks.sh (make test does, before the tests)")
     tasks = ensure_swe_fixtures()  # reuses the cache; rebuilds only if the pins changed
