@@ -33,6 +33,7 @@ from ._engine import DEFAULT_URL, make_engine, normalize_url, sqlite_path
 from ._errors import BudgetExceeded, LedgerClosed, LedgerMissing, ReservationClosed
 from ._ledger_accounts import LedgerAccounts
 from ._ledger_reads import LedgerReads
+from ._keys import ApiKeyRow
 from ._limits import DIMENSIONS, Amounts, format_amount
 from ._owners import FileLease, OwnerLease, PostgresLease, ProcessLocalLease
 from ._tables import GENESIS_HASH, ChainHead, LeaseOwner, LedgerAccount, LedgerEntry, OpenReservation
@@ -91,7 +92,7 @@ class Ledger(LedgerAccounts, LedgerReads):
         return inspect(self.engine).has_table(LedgerEntry.__tablename__)
 
     def _create_schema(self) -> None:
-        tables = [t.__table__ for t in (LedgerAccount, LedgerEntry, ChainHead, OpenReservation)]
+        tables = [t.__table__ for t in (LedgerAccount, LedgerEntry, ChainHead, OpenReservation, ApiKeyRow)]
         if self.backend == "postgresql":
             tables.append(LeaseOwner.__table__)
         with self._schema_lock() as conn:

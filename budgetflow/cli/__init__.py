@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from rich.markup import escape
 
 from . import _ledger as ledger, _models as models, _prices as prices, _run as run, _sandbox as sandbox, _swe as swe
+from . import _serve as gateway
 from ._common import Typer, err, out
 
 __all__ = ["app", "main"]
@@ -41,7 +42,7 @@ def version() -> None:
     out.print(__version__)
 
 
-for _module in (run, ledger, prices, models, sandbox, swe):
+for _module in (run, ledger, prices, models, sandbox, swe, gateway):
     _module.register(app)
 
 

@@ -89,6 +89,13 @@ def ledger_show(
             show(_entries_table(rows, f"journal of {safe_url(db)}" + (f" (last {limit})" if limit else "")))
         else:
             show(_accounts_table(ledger.accounts(), f"accounts in {safe_url(db)}: spent / cap (+held)"))
+            from ..budget import list_keys
+
+            keys = list_keys(ledger)
+            if keys:  # a gateway's ledger: what each key's account spent
+                from ._serve import keys_table
+
+                show(keys_table(ledger, keys, "API keys (budgetflow serve): spent / cap of each key's account"))
     finally:
         ledger.close()
 

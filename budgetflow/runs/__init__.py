@@ -12,6 +12,7 @@ recorded the moment it finishes, resumable after a kill, on local threads or a R
 from ._config import RunConfig, RunConfigError, SearchSettings, load_config
 from ._executor_ray import RayUnavailable
 from ._policy import Job, Planner
+from ._pricing import book_from, resolve_prices
 from ._records import JobResult, TaskArtifacts, TaskRecord
 from ._report import build_report
 from ._runner import RunStartError, RunSummary, prepare_run, run_batch
@@ -23,5 +24,5 @@ __all__ = [
     "BUILTIN", "Job", "JobResult", "Planner", "RayUnavailable", "RunConfig", "RunConfigError", "RunDir",
     "RunStartError", "RunSummary",
     "SearchSettings", "SourceError", "StrategyError", "TaskArtifacts", "TaskRecord", "build_report", "load_config",
-    "known_strategies", "load_source", "prepare_run", "run_batch", "solver_help",
+    "known_strategies", "load_source", "prepare_run", "run_batch", "solver_help", "book_from", "resolve_prices",
 ]
