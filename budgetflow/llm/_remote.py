@@ -35,7 +35,7 @@ from ..budget import Account, PriceBook
 from ._metering import CallPlan, LLMError, reserve_call
 from ._prompt_bound import IMAGE_TOKENS, prompt_token_bound
 from ._remote_usage import _never_connected, _provider_reported_usage, _status, _usage_parts
-from ._streaming import Control, Core, StreamingMixin, drain
+from ._streaming import Control, Core, StreamingMixin
 from ._tools import ToolCallAssembler, as_plain, check_tool_choice, check_tools, completion
 from ._types import Completion, Delta, Generation, Prompt, Scored, TokenLogprob, Usage
 
@@ -163,35 +163,13 @@ class LiteLLMModel(StreamingMixin):
             return {"usd": usd, "input_tokens": prompt_tokens, "output_tokens": n * max_tokens, "calls": 1}
         return worst
 
-    def generate(
-        self,
-        prompt: Prompt,
-        *,
-        account: Account,
-        n: int = 1,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        stop: list[str] | None = None,
-        logprobs: int | None = None,
-        min_tokens: int = 1,
-        tools: list[dict] | None = None,
-        tool_choice: str | dict | None = None,
-        response_format: dict | None = None,
-    ) -> Generation:
-        """`max_tokens` bounds everything generated per choice, reasoning included (sent as max_completion_tokens).
-        `tools`, `tool_choice` and `response_format` go to the provider as given and are counted in the prompt;
-        the tool calls come back parsed in each Completion."""
-        return drain(self._start(prompt, account=account, control=Control(), streaming=False, n=n,
-                                 max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
-                                 logprobs=logprobs, min_tokens=min_tokens, tools=tools, tool_choice=tool_choice,
-                                 response_format=response_format))
-
     def _start(self, prompt: Prompt, *, account: Account, control: Control, streaming: bool, n: int = 1,
                max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
                logprobs: int | None = None, min_tokens: int = 1, tools: list[dict] | None = None,
                tool_choice: str | dict | None = None, response_format: dict | None = None) -> Core:
-        """Check, bound and reserve the first attempt (or refuse) before returning the call's stream core."""
+        """Check, bound and reserve the first attempt (or refuse) before returning the call's stream core.
+        `max_tokens` bounds everything generated per choice, reasoning included (sent as max_completion_tokens);
+        tools, tool_choice and response_format go to the provider as given."""
         from ._wire import validate
 
         validate(n, max_tokens, temperature, top_p, logprobs)

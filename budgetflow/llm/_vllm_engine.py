@@ -26,9 +26,9 @@ from ._calibration import Throughput
 from ._clock import EngineClock
 from ._metering import CallPlan, LLMError, reserve_call
 from ._server import VLLMServer
-from ._streaming import Control, Core, StreamingMixin, drain
+from ._streaming import Control, Core, StreamingMixin
 from ._tools import check_tool_choice, check_tools, needs_auto_tools
-from ._types import Generation, Prompt, Scored, TokenLogprob
+from ._types import Prompt, Scored, TokenLogprob
 from ._watchdog import HoldWatchdog
 from ._wire import Connection, sse_events, validate
 
@@ -193,37 +193,15 @@ class VLLMEngine(StreamingMixin):
             conn.shut()
         return cut
 
-    # ------------------------------------------------------------------ generate
-
-    def generate(
-        self,
-        prompt: Prompt,
-        *,
-        account: Account,
-        n: int = 1,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        stop: list[str] | None = None,
-        logprobs: int | None = None,
-        min_tokens: int = 1,
-        tools: list[dict] | None = None,
-        tool_choice: str | dict | None = None,
-        response_format: dict | None = None,
-    ) -> Generation:
-        """One metered call. `tools`/`tool_choice`/`response_format` are the OpenAI chat fields (a plain-text prompt
-        with tools becomes one user message); named and "required" tool choice and response_format are enforced by
-        vLLM's structured outputs, "auto" needs a model that supports it (`budgetflow models list`)."""
-        return drain(self._start(prompt, account=account, control=Control(), streaming=False, n=n,
-                                 max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
-                                 logprobs=logprobs, min_tokens=min_tokens, tools=tools, tool_choice=tool_choice,
-                                 response_format=response_format))
+    # ------------------------------------------------------------------ calls
 
     def _start(self, prompt: Prompt, *, account: Account, control: Control, streaming: bool, n: int = 1,
                max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
                logprobs: int | None = None, min_tokens: int = 1, tools: list[dict] | None = None,
                tool_choice: str | dict | None = None, response_format: dict | None = None) -> Core:
-        """Check, count, reserve (or refuse): everything before dispatch; returns the call's stream core."""
+        """Check, count, reserve (or refuse): everything before dispatch; returns the call's stream core.
+        A plain-text prompt with tools becomes one user message; named and "required" tool choice and
+        response_format are enforced by vLLM's structured outputs, "auto" needs a model that supports it."""
         validate(n, max_tokens, temperature, top_p, logprobs)
         check_tools(tools)
         check_tool_choice(tools, tool_choice)
