@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from pydantic import BaseModel, Field
 
 from budgetflow import Budget, BudgetExceeded
+from budgetflow.budget import to_units
 from budgetflow.integrations.langchain import ACCOUNT_KEY, BudgetedChatModel, is_exhausted
 
 from ..conftest import PRICE_PER_CPU_SECOND
@@ -37,7 +38,9 @@ def _assert_metered(account, message: AIMessage, delta: dict) -> None:
     assert usage["output_tokens"] == spent.output_tokens == delta["generation"] > 0
     assert usage["input_tokens"] == spent.input_tokens == delta["prompt"]
     meta = message.response_metadata["budgetflow"]
-    assert meta["usd"] == pytest.approx(spent.usd) and spent.usd == pytest.approx(spent.cpu_seconds *
+    # the ledger keeps dollars in whole nano-dollars, rounded up: the call's cost is exactly what it committed
+    assert to_units("usd", meta["usd"], round_up=True) == to_units("usd", spent.usd, round_up=True)
+    assert spent.usd == pytest.approx(spent.cpu_seconds *
                                                                                      PRICE_PER_CPU_SECOND, rel=1e-6)
     assert meta["account"] == account.name and meta["usd_left"] == pytest.approx(account.remaining().usd)
     assert account.held().usd == 0
