@@ -57,6 +57,9 @@ class Result(BaseModel):
     kind: str = ""  # the task's kind (code, math, repo, ...)
     best: Candidate | None = None
     answer: str | None = None  # what scoring takes: the best completion, final answer or diff (None: nothing)
+    # how sure the solver is of `answer`, in [0, 1] (vote share, verifier pass rate, judge probability or mean token
+    # probability — whichever it has); None: it has no estimate. Selective answering abstains below a threshold.
+    confidence: float | None = Field(None, ge=0, le=1)
     candidates: list[Candidate] = Field(default_factory=list)
     samples: int = 0  # completions generated (or steps expanded)
     expansions: int = 0  # tree nodes expanded
