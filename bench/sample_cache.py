@@ -7,6 +7,7 @@ and engine-seconds, so a replay charges the ledger as if the sample had just bee
 Generate (resumable; run in the background):
     python bench/sample_cache.py humaneval --model local/qwen2.5-coder-1.5b --samples 8
     python bench/sample_cache.py humaneval --model local/smollm2-135m --samples 16
+    python bench/sample_cache.py humaneval --subset 40 --temperature 0 --samples 1   # greedy, on a fixed subset
 """
 
 from __future__ import annotations
@@ -195,6 +196,9 @@ def main() -> None:
     ap.add_argument("--model", default="local/qwen2.5-coder-1.5b")
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--subset", type=int, default=None, help="a fixed random subset of this many tasks")
+    ap.add_argument("--seed", type=int, default=0, help="the subset's seed")
+    ap.add_argument("--temperature", type=float, default=0.8, help="0: greedy (draw --samples 1)")
     ap.add_argument("--workers", type=int, default=2, help="concurrent requests (batched by the engine)")
     ap.add_argument("--max-tokens", type=int, default=384)
     args = ap.parse_args()
@@ -207,8 +211,10 @@ def main() -> None:
     from budgetflow.llm import get_llm, shutdown
     from budgetflow.tasks import load_humaneval
 
-    tasks = load_humaneval(args.limit)
-    cache = SampleCache(args.model, SamplingParams(max_tokens=args.max_tokens))
+    from subsets import fixed_subset
+
+    tasks = fixed_subset(load_humaneval(args.limit), args.subset, args.seed)
+    cache = SampleCache(args.model, SamplingParams(max_tokens=args.max_tokens, temperature=args.temperature))
     prices = price_book([args.model])
     llm = get_llm(args.model, prices=prices, max_model_len=2048)
     ledger = Ledger(CACHE_DIR / "generation-ledger.db")
