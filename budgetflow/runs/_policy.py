@@ -15,7 +15,7 @@ recreated: the cap covers both attempts.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..budget import Ledger, usd_share
 from ..tasks import Task, kind_of, task_to_dict
@@ -32,6 +32,7 @@ class Job(BaseModel):
     chunk: str | None = None  # allocate: the chunk account the tasks share
     cap_usd: float | None = None  # the cap of the job's account (task or chunk)
     resumed: bool = False  # the account already existed: a previous attempt was killed mid-job
+    settings: dict = Field(default_factory=dict)  # solver settings for this job beyond the run's (cascade calibration)
 
     @property
     def ids(self) -> list[str]:

@@ -19,6 +19,7 @@ from ..budget import Amounts, Ledger, SpendIndex, format_usd
 from ._config import RunConfig, load_config
 from ._records import TaskRecord
 from ._store import RunDir, atomic_write
+from ._cascade_batch import cascade_html
 from ._swe_metrics import swe_html
 
 _CSS = """
@@ -170,7 +171,7 @@ def build_report(out: str | Path, *, ledger: Ledger | None = None, ledger_url: s
     t = _aggregate(config, store, records, balances, children)
     plots = _plots(records, dict(t.by_agent), dict(t.by_model), t.task_usd, t.total)
     parts = _header_html(config, t, records, verify, verify_ok) + _plots_html(plots) + _spend_html(config, t) \
-        + swe_html(records) + _tasks_html(records, t)
+        + swe_html(records) + cascade_html(records, out) + _tasks_html(records, t)
     parts.append(f"<p class='sub'>Built {dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S')} by "
                  f"<code>budgetflow report</code> from results.jsonl and the ledger.</p></body></html>")
     atomic_write(store.report, "\n".join(parts) + "\n")

@@ -29,6 +29,7 @@ from ._progress import RunProgress
 from ._records import JobResult, TaskArtifacts, TaskRecord
 from .._registry import load_plugins
 from ..tasks import Task, kind_of
+from ._cascade_batch import CascadeCalibration, price_stage_models
 from ._solving import check_strategy, options_from, strategy_for
 from ._sources import load_source, resolve_source
 from ._store import RunDir
@@ -133,6 +134,8 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
                                  "postgresql://USER@HOST/DB (a SQLite file lives on one machine)")
     tasks = load_source(config.source, config.limit)
     check_strategy(config, {kind_of(t) for t in tasks})
+    if not resume:
+        notes += price_stage_models(config)
     return config, tasks, notes
 
 
@@ -216,6 +219,7 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
         planner = Planner(ledger, config, tasks)
         queue = deque(planner.pending(finished))
         run_account = planner.run
+        calibration = CascadeCalibration.for_run(config, tasks, store)  # --set calibrate=N: a gate on the queue
         solved = sum(1 for r in done.values() if r.solved)
         if queue:
             executor = _make_executor(config, ledger, tasks)
@@ -232,8 +236,12 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
             with RunProgress(console, total=len(ids), done=len(finished), solved=solved, cap_usd=config.budget_usd,
                              enabled=progress) as bar:
                 while queue or executor.in_flight:
-                    while queue and executor.in_flight < executor.capacity:
-                        executor.submit(planner.open(queue.popleft(), finished))
+                    while queue and executor.in_flight < executor.capacity and (
+                            calibration is None or calibration.may_start(queue[0], finished, run_account)):
+                        job = planner.open(queue.popleft(), finished)
+                        if calibration is not None:
+                            job.settings = calibration.job_settings(job.ids)
+                        executor.submit(job)
                     for job, result in executor.poll(timeout=0.5):
                         if isinstance(result, BaseException):
                             result = _error_result(job, result, config)

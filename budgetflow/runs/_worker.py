@@ -13,7 +13,7 @@ import time
 import traceback
 
 from ..budget import SANDBOX_CPU, Account, BudgetExceeded, Ledger, format_usd
-from ..search import AllocationConfig, Resources, Result, SamplingParams, allocate, solvers
+from ..search import AllocationConfig, Resources, Result, SamplingParams, allocate, solver_settings, solvers
 from ..tasks import kind_of, task_from_dict
 from ..verifiers import Score, score, verifiers
 from ._config import RunConfig
@@ -21,6 +21,8 @@ from ._policy import Job
 from ._pricing import book_from
 from ._records import JobResult, TaskArtifacts, TaskRecord, amounts_dict
 from ._solving import settings_for, strategy_for
+
+RECORDED_DETAILS = ("cascade",)  # Result.details entries a result line keeps (under `metrics`)
 
 
 class WorkerContext:
@@ -41,6 +43,7 @@ class WorkerContext:
         self.checkpoint = checkpoint
         self.worker = worker or f"local:{os.getpid()}"
         self._llm = None
+        self._others: dict[str, object] = {}  # models a solver names besides the run's (cascade stages)
         self._lock = threading.Lock()
         self.sandbox = get_sandbox(config.sandbox)
 
@@ -52,6 +55,17 @@ class WorkerContext:
 
                 self._llm = get_llm(self.config.model, prices=self.prices, **dict(self.config.engine_options))
             return self._llm
+
+    def llm_named(self, name: str):
+        """Another model, built on first use with the run's prices (a local one starts its own engine)."""
+        if name == self.config.model:
+            return self.llm
+        with self._lock:
+            if name not in self._others:
+                from ..llm import get_llm
+
+                self._others[name] = get_llm(name, prices=self.prices)
+            return self._others[name]
 
     def verifier_for(self, strategy: str, kind: str):
         """The solver's own verifier if it names one, else the kind's (the first registered for it)."""
@@ -94,10 +108,14 @@ class WorkerContext:
         account = self.ledger.account(account_name, parent=self.config.run_account)
         error = None
         try:
-            solver = solvers.get(strategy)(settings_for(self.config, strategy))
+            settings = settings_for(self.config, strategy)
+            if job.settings:  # this job's own (cascade calibration, or the order it learned)
+                settings = solver_settings(strategy, {**settings.model_dump(), **job.settings})
+            solver = solvers.get(strategy)(settings)
             resources = Resources(llm=self.llm, account=account, verifier=self.verifier_for(strategy, kind),
                                   sandbox=self.sandbox, checkpoint=self.checkpoint,
-                                  sandbox_usd_per_cpu_second=self.prices.per_second(SANDBOX_CPU, "cpu"))
+                                  sandbox_usd_per_cpu_second=self.prices.per_second(SANDBOX_CPU, "cpu"),
+                                  llm_for=self.llm_named)
             result = solver.solve(task.public(), resources)
         except BudgetExceeded as err:
             result = Result(task_id=task.task_id, kind=kind, reason="budget", notes=[str(err)])
@@ -157,7 +175,8 @@ class WorkerContext:
             solved_visible=result.solved_visible, reason=result.reason, selected=result.answer,
             samples=result.samples, spend=spend, scoring={**sc.spend, "detail": sc.detail}, account=account.name,
             cap_usd=job.cap_usd, wall_s=finished - started, started=started, finished=finished, resumed=job.resumed,
-            worker=self.worker, notes=result.notes, error=error)
+            worker=self.worker, notes=result.notes, error=error,
+            metrics={k: result.details[k] for k in RECORDED_DETAILS if k in result.details})
         candidates = [{**c.model_dump(mode="json", exclude={"meta"}), **c.meta,
                        "selected": result.best is not None and c.id == result.best.id and c.text == result.best.text}
                       for c in result.candidates]

@@ -26,11 +26,15 @@ from ._sampling import (  # noqa: I001 (the strategies register themselves on im
     sample_until_pass,
 )
 from ._allocation import AllocationConfig, BatchResult, allocate, wave_gain
+from ._cascade import MAX_STAGES, CascadeSettings, CascadeStage, parse_stages
+from ._cascade_learn import ConfigStats, LearnedCascade, evaluate_order, learn_cascade, observation_from
 from ._steps import Node, StepConfig, StepSearch, expansion_budget
 from ._tree import AStarSettings, BeamSettings, MajoritySettings, MCTSSettings, astar, beam_search, majority_of_n, mcts
 
 __all__ = [
     "AStarSettings", "AllocationConfig", "BatchResult", "BeamSettings", "BestOfNSettings", "Candidate", "CodeAttempt",
+    "CascadeSettings", "CascadeStage", "ConfigStats", "LearnedCascade", "MAX_STAGES", "evaluate_order",
+    "learn_cascade", "observation_from", "parse_stages",
     "MCTSSettings", "MajoritySettings", "NoSettings", "Node", "Resources", "Result", "SampleSettings",
     "SamplingParams", "SettingsError", "Solver", "StepConfig", "StepSearch", "StopReason", "allocate", "astar",
     "beam_search", "best_of_n", "expansion_budget", "majority_of_n", "make_solver", "mcts", "sample_until_pass",

@@ -85,6 +85,9 @@ class Resources:
     sandbox: Sandbox | None = None
     checkpoint: str | None = None  # a checkpoint file, for solvers that resume (the agents' graphs)
     sandbox_usd_per_cpu_second: float = 0.0  # what sandbox CPU costs, for solvers that build their own verifiers
+    # another model by name, built lazily with the run's prices (a cascade stage naming a second model); None:
+    # the solver falls back to get_llm with `llm`'s price book
+    llm_for: Callable[[str], LLM] | None = None
 
 
 @runtime_checkable
