@@ -9,7 +9,7 @@ from pathlib import Path
 from ..budget import Account, Amounts, SpendIndex
 from ..llm import LLM
 from ..sandbox import Sandbox
-from ..search import Candidate, Resources, Result, solver
+from ..search import Candidate, Resources, Result, checked_confidence, solver
 from ..tasks import CodeTask, RepoTask, kind_of
 from ._checkpoint import sqlite_checkpointer, thread_config
 from ._config import AgentConfig
@@ -70,8 +70,13 @@ def result_from_state(state: AgentState, account: Account, *, resumed: bool = Fa
     under = {b.name.removeprefix(account.name + "/"): b.committed for b in balances
              if b.name.startswith(account.name + "/")}
     task_id = state.task.get("id") or state.task.get("instance_id")
+    # confidence: the selected candidate's test evidence × the share of verified candidates that do as well on the
+    # same tests (given or generated) — whichever way the selector chose it
+    confidence = checked_confidence(best.verdict if best else None, [c.verdict for c in candidates if c.verdict],
+                                    answered=best is not None)
     return Result(task_id=task_id, kind=state.kind, reason=state.stop_reason or "budget", best=best,
-                  answer=best.text if best is not None else None, candidates=candidates, samples=len(candidates),
+                  answer=best.text if best is not None else None, confidence=confidence, candidates=candidates,
+                  samples=len(candidates),
                   spend=spend, account=account.name, notes=list(state.notes), resumed=resumed,
                   log=[f"tests: {state.tests_source} ({len(state.tests)})", f"selection: {state.selection}"]
                   + [f"candidate {c.id} ({c.source}): " + (f"{c.verdict.passed_checks}/{c.verdict.checks} tests"

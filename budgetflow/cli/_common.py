@@ -102,10 +102,10 @@ def show(renderable: RenderableType) -> None:
 # with exit code 2, before the command body runs.
 
 
-def number(*, above: float | None = None, at_least: float | None = None, hint: str = ""
-           ) -> Callable[[N | None], N | None]:
-    """A check for a numeric option: finite (no nan, no inf), and > `above` or >= `at_least`. `hint` follows the
-    rule in the message, e.g. ", e.g. --budget-usd 0.05"."""
+def number(*, above: float | None = None, at_least: float | None = None, at_most: float | None = None,
+           hint: str = "") -> Callable[[N | None], N | None]:
+    """A check for a numeric option: finite (no nan, no inf), > `above` or >= `at_least`, and <= `at_most`. `hint`
+    follows the rule in the message, e.g. ", e.g. --budget-usd 0.05"."""
 
     def check(value: N | None) -> N | None:
         if value is None:
@@ -113,10 +113,14 @@ def number(*, above: float | None = None, at_least: float | None = None, hint: s
         if isinstance(value, float) and not math.isfinite(value):
             rule = f"more than {above:g}" if above is not None else f"at least {at_least:g}"
             raise typer.BadParameter(f"must be a finite number, {rule}{hint}; got {value}")
+        if at_most is not None and at_least is not None and not at_least <= value <= at_most:
+            raise typer.BadParameter(f"must be between {at_least:g} and {at_most:g}{hint}; got {value:g}")
         if above is not None and not value > above:
             raise typer.BadParameter(f"must be more than {above:g}{hint}; got {value:g}")
         if at_least is not None and not value >= at_least:
             raise typer.BadParameter(f"must be at least {at_least:g}{hint}; got {value:g}")
+        if at_most is not None and not value <= at_most:
+            raise typer.BadParameter(f"must be at most {at_most:g}{hint}; got {value:g}")
         return value
 
     return check

@@ -25,6 +25,7 @@ _WHAT = "What to run"
 _MONEY = "Budget and prices"
 _SEARCH = "Search per task"
 _WHERE = "Where it runs"
+_SELECTIVE = "Selective answering"
 
 
 def register(root: typer.Typer) -> None:
@@ -180,6 +181,17 @@ def run(
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="A setting of the strategy beyond the flags above, KEY=VALUE (repeatable; VALUE read as JSON "
         "where it parses), e.g. --set width=4.", rich_help_panel=_SEARCH, show_default=False)] = None,
+    abstain_below: Annotated[Optional[float], typer.Option(
+        help="Withhold an answer whose confidence (vote share, test evidence, ...) is below T, between 0 and 1; "
+             "the answer stays in the record, marked abstained. (default: answer all)", metavar="T",
+        rich_help_panel=_SELECTIVE, show_default=False,
+        callback=number(at_least=0, at_most=1, hint=", e.g. --abstain-below 0.5"))] = None,
+    abstain_unknown: Annotated[Optional[bool], typer.Option(
+        "--abstain-unknown/--answer-unknown", help="With --abstain-below: withhold answers whose solver gives no "
+        "confidence too. (default: answer them)", rich_help_panel=_SELECTIVE, show_default=False)] = None,
+    wrong_penalty: Annotated[Optional[float], typer.Option(
+        help="Utility of a wrong answer is -P (a right one +1, an abstention 0), 0 or more. (default: 1)",
+        metavar="P", rich_help_panel=_SELECTIVE, show_default=False, callback=number(at_least=0))] = None,
     executor: Annotated[Optional[str], typer.Option(
         help="local (threads, default) or ray (a Ray cluster; needs --address and a PostgreSQL --ledger).",
         rich_help_panel=_WHERE, show_default=False, callback=one_of(lambda: _config_choices("executor"), "executor"))
@@ -221,7 +233,8 @@ def run(
         name=name, price_cpu_hour=price_cpu_hour, price_gpu_hour=price_gpu_hour,
         prices_file=str(prices) if prices else None, sandbox=sandbox, sandbox_cpu_hour=sandbox_cpu_hour,
         max_samples=max_samples, wave_size=wave_size, max_tokens=max_tokens, temperature=temperature, chunk=chunk,
-        ray_num_cpus=ray_num_cpus, solver_options=settings or None, plugins=plugin or None))
+        ray_num_cpus=ray_num_cpus, solver_options=settings or None, plugins=plugin or None,
+        abstain_below=abstain_below, abstain_unknown=abstain_unknown, wrong_penalty=wrong_penalty))
     notes += _check_model(config, resume=resume)
     for text in notes:
         note(text)
@@ -315,12 +328,39 @@ def _print_summary(config: RunConfig, summary: RunSummary) -> None:
                   + (f", e.g. {escape(first)}" if first else "")
                   + f" (see logs/); once fixed, run them again with: budgetflow run --resume --retry-errors --out "
                     f"{escape(config.out)}", soft_wrap=True)
+    _print_selective(summary)
     colour = "green" if summary.verify_ok else "red"
     out.print(f"ledger: [{colour}]{escape(summary.verify)}[/{colour}]", soft_wrap=True)
     if summary.report:
         out.print(f"report: {escape(os.path.relpath(summary.report))}", soft_wrap=True)
     out.print(f"results: {escape(os.path.relpath(Path(summary.out) / 'results.jsonl'))}; ledger: budgetflow "
               f"ledger show --db {escape(safe_url(config.ledger))}", soft_wrap=True)
+
+
+def _print_selective(summary: RunSummary) -> None:
+    """The run's risk-coverage table (when some solver gave a confidence) and what abstaining bought."""
+    from rich.table import Table
+
+    sel = summary.selective
+    if sel is None or sel.unknown == sel.scored:
+        return
+    table = Table(title=f"selective answering (utility: +1 right, -{sel.penalty:g} wrong, 0 abstained)",
+                  title_justify="left")
+    for col in ("answer when confidence", "answered", "coverage", "risk", "utility"):
+        table.add_column(col, justify="left" if col.startswith("answer ") else "right")
+    step = max(1, len(sel.curve) // 20)  # a long curve: every step-th threshold, the best and the last
+    shown = [o for i, o in enumerate(sel.curve) if i % step == 0 or o == sel.best or i == len(sel.curve) - 1]
+    for o in shown:
+        label = "above all" if o.threshold is None else f">= {o.threshold:.3f}"
+        table.add_row(label + (" (best)" if o == sel.best else ""), str(o.answered), f"{o.coverage:.2f}",
+                      "-" if o.risk is None else f"{o.risk:.2f}", f"{o.utility:+.2f}")
+    out.print(table)
+    line = f"always answering: utility {sel.always.utility:+.2f}; best threshold: utility {sel.best.utility:+.2f}"
+    if sel.as_run is not None and sel.run_threshold is not None:
+        ran = sel.as_run
+        line += (f"; this run (--abstain-below {sel.run_threshold:g}): answered {ran.answered}, abstained "
+                 f"{ran.abstained}, utility {ran.utility:+.2f}")
+    out.print(f"{line} ({escape(os.path.relpath(Path(summary.out) / 'selective.json'))})", soft_wrap=True)
 
 
 def _first_error(config: RunConfig) -> str | None:

@@ -16,13 +16,14 @@ from ._pricing import book_from, resolve_prices
 from ._records import JobResult, TaskArtifacts, TaskRecord
 from ._report import build_report
 from ._runner import RunStartError, RunSummary, prepare_run, run_batch
+from ._selective import Outcome, Selective, abstains, risk_coverage, run_selective
 from ._solving import StrategyError, known_strategies, solver_help
 from ._sources import BUILTIN, SourceError, load_source
 from ._store import RunDir
 
 __all__ = [
-    "BUILTIN", "Job", "JobResult", "Planner", "RayUnavailable", "RunConfig", "RunConfigError", "RunDir",
-    "RunStartError", "RunSummary",
+    "BUILTIN", "Job", "JobResult", "Outcome", "Planner", "RayUnavailable", "RunConfig", "RunConfigError", "RunDir",
+    "RunStartError", "RunSummary", "Selective", "abstains", "risk_coverage", "run_selective",
     "SearchSettings", "SourceError", "StrategyError", "TaskArtifacts", "TaskRecord", "build_report", "load_config",
     "known_strategies", "load_source", "prepare_run", "run_batch", "solver_help", "book_from", "resolve_prices",
 ]

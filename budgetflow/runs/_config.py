@@ -47,6 +47,11 @@ class RunConfig(BaseModel):
     plugins: list[str] = Field(default_factory=list)  # --plugin: modules / .py files every worker loads first
     policy: Literal["equal", "allocate"] = "equal"
     search: SearchSettings = Field(default_factory=SearchSettings)
+    # selective answering: withhold an answer whose confidence is below this (None: answer all); a result with no
+    # confidence is answered unless abstain_unknown; utility counts +1 right, -wrong_penalty wrong, 0 withheld
+    abstain_below: float | None = Field(None, ge=0, le=1)
+    abstain_unknown: bool = False
+    wrong_penalty: float = Field(1.0, ge=0, allow_inf_nan=False)
     name: str = Field(min_length=1, max_length=80)  # the run's ledger account; tasks are <name>/task/<id>
     out: str  # absolute path of the output directory
     ledger: str  # SQLAlchemy URL

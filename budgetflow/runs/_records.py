@@ -24,6 +24,8 @@ class TaskRecord(BaseModel):
     solved_visible: bool | None = None  # passed the tests selection could see
     reason: str  # solved | exhausted | budget | hopeless | finished | error
     selected: str | None = None  # the selected candidate: completion (code), answer (math), patch (repo)
+    confidence: float | None = None  # the solver's confidence in `selected`, in [0, 1] (None: no estimate)
+    abstained: bool = False  # withheld by --abstain-below (`selected` is kept and scored, for the audit)
     samples: int = 0
     spend: dict[str, dict[str, float | int]] = Field(default_factory=dict)  # "total" and one entry per agent / kind
     scoring: dict = Field(default_factory=dict)  # the scoring account's spend and detail (not in the run's budget)

@@ -18,6 +18,8 @@ from pathlib import Path
 from ..budget import Amounts, Ledger, SpendIndex, format_usd
 from ._config import RunConfig, load_config
 from ._records import TaskRecord
+from ._selective import run_selective
+from ._selective_html import selective_html
 from ._store import RunDir, atomic_write
 from ._cascade_batch import cascade_html
 from ._swe_metrics import swe_html
@@ -170,8 +172,11 @@ def build_report(out: str | Path, *, ledger: Ledger | None = None, ledger_url: s
     balances, children, verify, verify_ok = _ledger_view(config, ledger, ledger_url)
     t = _aggregate(config, store, records, balances, children)
     plots = _plots(records, dict(t.by_agent), dict(t.by_model), t.task_usd, t.total)
-    parts = _header_html(config, t, records, verify, verify_ok) + _plots_html(plots) + _spend_html(config, t) \
-        + swe_html(records) + cascade_html(records, out) + _tasks_html(records, t)
+    selective = run_selective(records, penalty=config.wrong_penalty, abstain_unknown=config.abstain_unknown,
+                              threshold=config.abstain_below)
+    store.write_selective(selective)  # the report and selective.json always agree
+    parts = _header_html(config, t, records, verify, verify_ok) + _plots_html(plots) + selective_html(selective) \
+        + _spend_html(config, t) + swe_html(records) + cascade_html(records, out) + _tasks_html(records, t)
     parts.append(f"<p class='sub'>Built {dt.datetime.now().strftime('%Y-%m-%d %H:%M:%S')} by "
                  f"<code>budgetflow report</code> from results.jsonl and the ledger.</p></body></html>")
     atomic_write(store.report, "\n".join(parts) + "\n")
@@ -207,6 +212,11 @@ def _header_html(config: RunConfig, t: _Totals, records: list[TaskRecord], verif
     ]
     if config.price_note:
         parts.append(f"<div class='note'>{e(config.price_note)}</div>")
+    if config.abstain_below is not None:
+        withheld = sum(1 for r in records if r.abstained)
+        parts.append(f"<div class='note'>selective answering: answers with confidence below "
+                     f"{config.abstain_below:g} are withheld ({withheld} task(s) abstained; a wrong answer costs "
+                     f"{config.wrong_penalty:g}). Their answers are kept and scored below, for the audit.</div>")
     if len(records) < t.total:
         parts.append(f"<div class='note'>{t.total - len(records)} task(s) have no result yet: finish the run with "
                      f"<code>budgetflow run --resume --out {e(config.out)}</code></div>")
@@ -242,7 +252,7 @@ def _spend_html(config: RunConfig, t: _Totals) -> list[str]:
 def _tasks_html(records: list[TaskRecord], t: _Totals) -> list[str]:
     e = html.escape
     parts = ["<h2>Tasks</h2><table><tr><th>#</th><th>task</th><th>kind</th><th>solved (hidden)</th>"
-             "<th>visible</th><th>stopped</th><th>samples</th><th>spend</th><th>split</th><th>scoring</th>"
+             "<th>visible</th><th>confidence</th><th>stopped</th><th>samples</th><th>spend</th><th>split</th><th>scoring</th>"
              "<th>wall s</th><th>worker</th><th>files</th></tr>"]
     for i, r in enumerate(sorted(records, key=lambda r: r.finished), start=1):
         verdict = ("<span class='ok'>yes</span>" if r.solved else "<span class='bad'>no</span>"
@@ -253,12 +263,15 @@ def _tasks_html(records: list[TaskRecord], t: _Totals) -> list[str]:
         stopped = e(r.reason) + (f" <span class='bad'>{e(r.error[:120])}</span>" if r.error else "") + (
             " <span class='muted'>(resumed)</span>" if r.resumed else "")
         sc = r.scoring.get("usd") or 0.0
+        conf = "-" if r.confidence is None else f"{r.confidence:.2f}"
+        if r.abstained:
+            conf += " <span class='muted'>(abstained)</span>"
         sc_text = format_usd(sc) if sc else f"{r.scoring.get('cpu_seconds', 0.0):.2f} CPU-s"
         links = " ".join(f"<a href='{e(p)}'>{n}</a>" for n, p in (("candidates", r.candidates_file),
                                                                    ("log", r.log_file)) if p)
         parts.append(
             f"<tr><td class='num'>{i}</td><td><code>{e(r.id)}</code></td><td>{e(r.kind)}</td><td>{verdict}</td>"
-            f"<td>{visible}</td><td>{stopped}</td><td class='num'>{r.samples}</td>"
+            f"<td>{visible}</td><td class='num'>{conf}</td><td>{stopped}</td><td class='num'>{r.samples}</td>"
             f"<td class='num'>{format_usd(t.task_usd.get(r.id, r.usd))}</td><td>{e(detail)}</td>"
             f"<td class='num'>{e(sc_text)}</td><td class='num'>{r.wall_s:.1f}</td><td>{e(r.worker)}</td>"
             f"<td>{links}</td></tr>")

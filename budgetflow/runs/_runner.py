@@ -27,6 +27,7 @@ from ._policy import Job, Planner
 from ._pricing import resolve_prices
 from ._progress import RunProgress
 from ._records import JobResult, TaskArtifacts, TaskRecord
+from ._selective import Selective, run_selective
 from .._registry import load_plugins
 from ..tasks import Task, kind_of
 from ._cascade_batch import CascadeCalibration, price_stage_models
@@ -58,6 +59,7 @@ class RunSummary(BaseModel):
     verify: str
     report: str | None = None
     notes: list[str] = []
+    selective: Selective | None = None  # the risk-coverage curve (also DIR/selective.json)
 
 
 def default_name(out: str | Path) -> str:
@@ -74,7 +76,9 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
                 max_samples: int | None = None, wave_size: int | None = None, max_tokens: int | None = None,
                 temperature: float | None = None, chunk: int | None = None, ray_num_cpus: float | None = None,
                 engine_options: dict | None = None, solver_options: list[str] | dict | None = None,
-                plugins: list[str] | None = None) -> tuple[RunConfig, list[Task], list[str]]:
+                plugins: list[str] | None = None, abstain_below: float | None = None,
+                abstain_unknown: bool | None = None, wrong_penalty: float | None = None
+                ) -> tuple[RunConfig, list[Task], list[str]]:
     """Build (or, with resume, reload) the run's settings and load and validate its tasks. Nothing is written and
     nothing is spent here: a bad source or setting fails before the run touches its directory or ledger."""
     out = Path(out).expanduser().resolve()
@@ -89,7 +93,8 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
         asked = dict(source=resolve_source(source) if source else None, model=model, budget_usd=budget_usd,
                      strategy=strategy, policy=policy, concurrency=concurrency, limit=limit, executor=executor,
                      address=address, ledger=resolve_url(ledger) if ledger else None, name=name,
-                     sandbox=sandbox, ray_num_cpus=ray_num_cpus, **search_asked)
+                     sandbox=sandbox, ray_num_cpus=ray_num_cpus, abstain_below=abstain_below,
+                     abstain_unknown=abstain_unknown, wrong_penalty=wrong_penalty, **search_asked)
         if solver_options:
             raise RunConfigError("--resume keeps the run's saved solver settings (run.json); drop --set")
         if any(v is not None for v in (price_cpu_hour, price_gpu_hour, prices_file, sandbox_cpu_hour)):
@@ -124,7 +129,8 @@ def prepare_run(*, out: str | Path, resume: bool = False, source: str | None = N
             engine_options=options, sandbox=sandbox or "process",
             solver_options=dict(options_from(solver_options) if isinstance(solver_options, list)
                                 else solver_options or {}), plugins=plugins,
-            concurrency=concurrency, executor=executor or "local", address=address,
+            concurrency=concurrency, executor=executor or "local", address=address, abstain_below=abstain_below,
+            abstain_unknown=bool(abstain_unknown), wrong_penalty=1.0 if wrong_penalty is None else wrong_penalty,
             ray_num_cpus=1.0 if ray_num_cpus is None else ray_num_cpus, version=__version__)
     if config.executor == "ray":
         if not config.address:
@@ -256,6 +262,9 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
             executor = None
         records = _ordered(store, ids)
         store.write_csv(records)
+        selective = run_selective(records, penalty=config.wrong_penalty, abstain_unknown=config.abstain_unknown,
+                                  threshold=config.abstain_below)
+        store.write_selective(selective)
         bal = run_account.balance()
         scoring = ledger.account(config.scoring_account).spent()
         report_path = None
@@ -270,7 +279,8 @@ def run_batch(config: RunConfig, tasks: list[Task], *, resume: bool = False, con
             spent_usd=bal.committed.usd, cap_usd=config.budget_usd, held_usd=bal.reserved.usd,
             scoring_usd=scoring.usd, scoring_cpu_seconds=scoring.cpu_seconds, wall_s=time.monotonic() - t0,
             executor=config.executor, recovered=len(ledger.recovered), verify_ok=check.ok, verify=check.summary(),
-            report=report_path, notes=notes + ([config.price_note] if config.price_note else []))
+            report=report_path, notes=notes + ([config.price_note] if config.price_note else []),
+            selective=selective)
     finally:
         if executor is not None:
             executor.close(wait_running=False)

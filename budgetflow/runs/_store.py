@@ -9,6 +9,7 @@
     DIR/candidates/*.json every candidate of a task, and which was selected
     DIR/logs/*.log        what happened to a task
     DIR/report.html       the self-contained report
+    DIR/selective.json    the risk-coverage curve and utility by confidence threshold (selective answering)
     DIR/tasks.json        the run's task ids, in order
 
 Results are the run's memory: a task with a line in results.jsonl is done and never run again. A line is written
@@ -33,6 +34,7 @@ RESULTS = "results.jsonl"
 PREDICTIONS = "predictions.jsonl"
 CSV = "results.csv"
 REPORT = "report.html"
+SELECTIVE = "selective.json"
 
 
 def safe_name(task_id: str) -> str:
@@ -65,6 +67,7 @@ class RunDir:
         self.csv = self.root / CSV
         self.predictions = self.root / PREDICTIONS
         self.report = self.root / REPORT
+        self.selective = self.root / SELECTIVE
         self.candidates = self.root / "candidates"
         self.logs = self.root / "logs"
 
@@ -151,18 +154,25 @@ class RunDir:
         rows = [swebench_prediction(r.id, r.model, r.selected) for r in records if r.kind == "repo"]
         return write_swebench_predictions(rows, self.predictions) if rows else None
 
+    def write_selective(self, selective) -> Path | None:
+        """DIR/selective.json from a `Selective` (nothing when no task was scored)."""
+        if selective is None:
+            return None
+        atomic_write(self.selective, selective.model_dump_json(indent=2) + "\n")
+        return self.selective
+
     def write_csv(self, records: list[TaskRecord]) -> Path:
-        cols = ["id", "kind", "model", "strategy", "solved", "solved_visible", "reason", "samples", "usd",
-                "output_tokens", "cpu_seconds", "calls", "scoring_usd", "scoring_cpu_seconds", "cap_usd", "wall_s",
-                "resumed", "worker", "error", "candidates_file", "log_file"]
+        cols = ["id", "kind", "model", "strategy", "solved", "solved_visible", "confidence", "abstained", "reason",
+                "samples", "usd", "output_tokens", "cpu_seconds", "calls", "scoring_usd", "scoring_cpu_seconds",
+                "cap_usd", "wall_s", "resumed", "worker", "error", "candidates_file", "log_file"]
         tmp = self.csv.with_name(self.csv.name + ".tmp")
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(cols)
             for r in records:
                 total = r.spend.get("total", {})
-                w.writerow([r.id, r.kind, r.model, r.strategy, r.solved, r.solved_visible, r.reason, r.samples,
-                            total.get("usd", 0.0), total.get("output_tokens", 0), total.get("cpu_seconds", 0.0),
+                w.writerow([r.id, r.kind, r.model, r.strategy, r.solved, r.solved_visible, r.confidence, r.abstained,
+                            r.reason, r.samples, total.get("usd", 0.0), total.get("output_tokens", 0), total.get("cpu_seconds", 0.0),
                             total.get("calls", 0), r.scoring.get("usd", 0.0), r.scoring.get("cpu_seconds", 0.0),
                             r.cap_usd, round(r.wall_s, 3), r.resumed, r.worker, r.error or "", r.candidates_file,
                             r.log_file])

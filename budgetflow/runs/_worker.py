@@ -20,6 +20,7 @@ from ._config import RunConfig
 from ._policy import Job
 from ._pricing import book_from
 from ._records import JobResult, TaskArtifacts, TaskRecord, amounts_dict
+from ._selective import abstains
 from ._solving import settings_for, strategy_for
 
 RECORDED_DETAILS = ("cascade",)  # Result.details entries a result line keeps (under `metrics`)
@@ -165,6 +166,13 @@ class WorkerContext:
         except Exception as err:
             sc = Score(solved=None, detail=f"scoring failed: {type(err).__name__}: {err}")
         log.append(f"scoring (hidden, not part of the run's budget): {sc.detail}")
+        cfg = self.config
+        withheld = abstains(result.confidence, cfg.abstain_below, abstain_unknown=cfg.abstain_unknown)
+        if cfg.abstain_below is not None:
+            conf = "none" if result.confidence is None else f"{result.confidence:.3f}"
+            log.append(f"confidence {conf}: " + (f"abstained (below {cfg.abstain_below:g}); the answer is kept for "
+                                                 f"the audit and scored, but not counted as answered"
+                                                 if withheld else "answered"))
         spend = {k: amounts_dict(v) for k, v in account.spend_by_part().items()}
         total = spend.get("total", {})
         log.append(f"spent {format_usd(total.get('usd', 0.0))}: " + ", ".join(
@@ -173,6 +181,7 @@ class WorkerContext:
         record = TaskRecord(
             id=task.task_id, kind=kind_of(task), model=self.config.model, strategy=strategy, solved=sc.solved,
             solved_visible=result.solved_visible, reason=result.reason, selected=result.answer,
+            confidence=result.confidence, abstained=withheld,
             samples=result.samples, spend=spend, scoring={**sc.spend, "detail": sc.detail}, account=account.name,
             cap_usd=job.cap_usd, wall_s=finished - started, started=started, finished=finished, resumed=job.resumed,
             worker=self.worker, notes=result.notes, error=error,

@@ -3,6 +3,7 @@ that register on it — repeated sampling with early stop, best-of-N, cross-task
 search, MCTS and A*-decoding with node-level expansion budgets. Every strategy spends through the ledger and is
 anytime: when the budget runs out it answers with the best it has."""
 
+from ._confidence import checked_confidence, visible_test_evidence, vote_confidence
 from ._protocol import (
     Candidate,
     NoSettings,
@@ -37,6 +38,6 @@ __all__ = [
     "learn_cascade", "observation_from", "parse_stages",
     "MCTSSettings", "MajoritySettings", "NoSettings", "Node", "Resources", "Result", "SampleSettings",
     "SamplingParams", "SettingsError", "Solver", "StepConfig", "StepSearch", "StopReason", "allocate", "astar",
-    "beam_search", "best_of_n", "expansion_budget", "majority_of_n", "make_solver", "mcts", "sample_until_pass",
-    "solver", "solver_names", "solver_settings", "solvers", "wave_gain",
+    "beam_search", "best_of_n", "checked_confidence", "expansion_budget", "majority_of_n", "make_solver", "mcts",
+    "sample_until_pass", "solver", "solver_names", "solver_settings", "solvers", "visible_test_evidence", "vote_confidence", "wave_gain",
 ]

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..llm import LLM
 from ..tasks import CodeTask
+from ._confidence import checked_confidence
 from ._protocol import Candidate, Resources, Result, StopReason, solver
 from ._sampling import CODE_STOP, CodeAttempt, SamplingParams
 
@@ -179,7 +180,9 @@ class CascadeSolver:
                f"{'passed' if r['passed'] else 'no pass'}, ${r['usd']:.6f}" for r in rows]
         return Result(
             task_id=task.id, reason=reason, kind="code", best=best, answer=best.text if best else None,
-            confidence=min(1.0, max(0.0, best.score)) if best is not None else None,
+            confidence=checked_confidence(best.verdict if best is not None else None,
+                                          [c.verdict for c in candidates if c.verdict is not None],
+                                          answered=best is not None),
             candidates=candidates, samples=len(candidates), spend=resources.account.spend_by_part(),
             account=resources.account.name, notes=[stopped] if stopped else [], log=log,
             details={"cascade": {"mode": "calibrate" if s.run_all else "cascade", "order": s.stage_order(),

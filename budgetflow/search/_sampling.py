@@ -13,6 +13,7 @@ from ..budget import Account, BudgetExceeded
 from ..llm import LLM
 from ..tasks import CodeTask
 from ..verifiers import Verifier
+from ._confidence import checked_confidence
 from ._protocol import Candidate, Resources, Result, StopReason, solver
 
 CODE_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\n```"]
@@ -78,9 +79,16 @@ class CodeAttempt:
         if self.best is None or cand.score > self.best.score:
             self.best = cand
 
+    def confidence(self) -> float | None:
+        """The best candidate's visible-test evidence × the share of checked samples that do as well (see
+        `_confidence`); None when the best was never checked."""
+        verdicts = [c.verdict for c in self.candidates if c.verdict is not None]
+        return checked_confidence(self.best.verdict if self.best else None, verdicts, answered=self.best is not None)
+
     def result(self, reason: StopReason, notes: list[str] | None = None) -> Result:
         return Result(task_id=self.task.id, reason=reason, best=self.best,
-                      answer=self.best.text if self.best is not None else None, candidates=list(self.candidates),
+                      answer=self.best.text if self.best is not None else None, confidence=self.confidence(),
+                      candidates=list(self.candidates),
                       samples=len(self.candidates), spend=self.account.spend_by_part(), account=self.account.name,
                       notes=notes or [])
 

@@ -146,14 +146,25 @@ class StepSearch:
         best = max((n for n, a in zip(terminals, answers) if a == vote.answer), key=lambda n: n.value)
         return vote.answer, best
 
+    @staticmethod
+    def path_confidence(terminals: list[Node], answer: str | None) -> float:
+        """Confidence in `answer`: the mean over finished paths of value × (the path reaches `answer`) — the
+        value-weighted vote share, shrunk by how much the paths are worth: one finished path gives its own value,
+        unanimous paths of value 1 give 1, and paths with no answer count against it."""
+        if answer is None or not terminals:
+            return 0.0
+        return min(1.0, sum(n.value for n in terminals if extract_answer(n.text) == answer) / len(terminals))
+
 
 def math_result(search: StepSearch | None, task: MathTask, account: Account, answer: str | None, reason: str,
-                best: Node | None = None, samples: int | None = None, solution: str | None = None) -> Result:
+                best: Node | None = None, samples: int | None = None, solution: str | None = None,
+                confidence: float | None = None) -> Result:
     """A math search's answer as a `Result`: the best path (or full solution) is the candidate, its answer the
-    answer; what was spent is read from the ledger."""
+    answer, with the search's `confidence` in it; what was spent is read from the ledger."""
     text = solution if solution is not None else (best.text if best else "")
     cand = Candidate(text=text, score=best.value if best else 0.0, meta={"answer": answer}) if text or answer else None
-    return Result(task_id=task.id, reason=reason, best=cand, answer=answer, candidates=[cand] if cand else [],
+    return Result(task_id=task.id, reason=reason, best=cand, answer=answer, confidence=confidence,
+                  candidates=[cand] if cand else [],
                   samples=samples if samples is not None else (search.steps_generated if search else 0),
                   expansions=search.expansions if search else 0, spend=account.spend_by_part(),
                   account=account.name)

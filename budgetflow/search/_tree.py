@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,18 +14,22 @@ from ..budget import Account, BudgetExceeded
 from ..llm import LLM
 from ..tasks import MathTask
 from ..verifiers import LogprobJudge, cut_at_answer, extract_answer, majority_vote
+from ._confidence import vote_confidence
 from ._protocol import Resources, Result, solver
 from ._steps import PROMPT, Node, StepConfig, StepSearch, math_result
 
 
 def _partial_answer(search: StepSearch, terminals: list[Node], frontier: list[Node]):
-    """Anytime answer: vote over finished paths, else the most valuable unfinished path's last number."""
+    """Anytime answer, its path and the confidence in it: a vote over finished paths (confidence: the mean of value ×
+    agreement, `path_confidence`), else the most valuable unfinished path's last number (confidence: its value)."""
     if terminals:
-        return search.final_answer(terminals)
+        answer, best = search.final_answer(terminals)
+        return answer, best, search.path_confidence(terminals, answer)
     if frontier:
         best = max(frontier, key=lambda n: n.value)
-        return extract_answer(best.text), best
-    return None, None
+        answer = extract_answer(best.text)
+        return answer, best, min(1.0, best.value) if answer is not None else 0.0
+    return None, None, 0.0
 
 
 def majority_of_n(llm: LLM, task: MathTask, *, account: Account, n: int = 8, max_tokens: int = 384,
@@ -41,9 +46,13 @@ def majority_of_n(llm: LLM, task: MathTask, *, account: Account, n: int = 8, max
             reason = "budget"
             break
         texts.extend(cut_at_answer(c.text) for c in gen.completions)
-    vote = majority_vote([extract_answer(t) for t in texts])
-    best = next((t for t in texts if extract_answer(t) == vote.answer), "")
-    res = math_result(None, task, account, vote.answer, reason, samples=len(texts), solution=best)
+    answers = [extract_answer(t) for t in texts]
+    vote = majority_vote(answers)
+    best = next((t for t, a in zip(texts, answers) if a == vote.answer), "")
+    # confidence: the winner's votes over every sample drawn (one with no answer counts against it)
+    res = math_result(None, task, account, vote.answer, reason, samples=len(texts), solution=best,
+                      confidence=vote_confidence(vote.votes, len(texts)))
+    res.details["votes"] = dict(Counter(a for a in answers if a is not None))
     if res.best is not None:
         res.best.score = vote.share
     return res
@@ -71,8 +80,8 @@ def beam_search(llm: LLM, task: MathTask, *, account: Account, width: int = 3, c
             reason = "exhausted"  # every path was a dead end
     except BudgetExceeded:
         reason = "budget"
-    answer, best = _partial_answer(search, terminals, beam)
-    return math_result(search, task, account, answer, reason, best)
+    answer, best, confidence = _partial_answer(search, terminals, beam)
+    return math_result(search, task, account, answer, reason, best, confidence=confidence)
 
 
 def mcts(llm: LLM, task: MathTask, *, account: Account, iterations: int = 16, want_answers: int = 4,
@@ -115,8 +124,8 @@ def mcts(llm: LLM, task: MathTask, *, account: Account, iterations: int = 16, wa
     except BudgetExceeded:
         reason = "budget"
     leaves = [n for n in _walk(search.root) if not n.children and not n.terminal and n.steps]
-    answer, best = _partial_answer(search, terminals, leaves)
-    return math_result(search, task, account, answer, reason, best)
+    answer, best, confidence = _partial_answer(search, terminals, leaves)
+    return math_result(search, task, account, answer, reason, best, confidence=confidence)
 
 
 def astar(llm: LLM, task: MathTask, *, account: Account, want_answers: int = 1, expected_tokens: int = 120,
@@ -163,8 +172,8 @@ def astar(llm: LLM, task: MathTask, *, account: Account, want_answers: int = 1, 
     except BudgetExceeded:
         reason = "budget"
     frontier = [n for _, _, n in queue]
-    answer, best = _partial_answer(search, finished, frontier)
-    return math_result(search, task, account, answer, reason, best)
+    answer, best, confidence = _partial_answer(search, finished, frontier)
+    return math_result(search, task, account, answer, reason, best, confidence=confidence)
 
 
 def _walk(node: Node):
