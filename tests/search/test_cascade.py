@@ -38,7 +38,10 @@ def test_a_passing_first_stage_spends_nothing_on_later_stages(engine, sandbox, l
     # the ledger: stage 1 paid for everything, the later stages never even got an account
     assert stage_accounts(ledger, acct) == {"stage1": pytest.approx(acct.spent().usd, abs=1e-9)}
     assert set(res.spend) == {"total", "stage1"} and res.spend["stage1"].calls == 2  # one call, one sandbox run
-    assert res.confidence == 1.0 and res.best.meta["stage"] == 1
+    # the code solvers' one rule: the selected candidate's visible-test evidence (k+1)/(n+2) x agreement (1 of 1)
+    v = res.best.verdict
+    assert v.passed and res.confidence == pytest.approx((v.passed_checks + 1) / (v.checks + 2))
+    assert res.best.meta["stage"] == 1
 
 
 def test_escalates_through_every_stage_on_failure_and_stage_spend_adds_up(engine, sandbox, ledger):
