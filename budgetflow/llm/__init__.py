@@ -3,6 +3,7 @@ on the budget ledger."""
 
 from ._calibration import Throughput
 from ._clock import EngineClock
+from ._forcing import ANSWER_CUE, ForcedGeneration, ForcedSample, budget_forced
 from ._metering import CallPlan, LLMError, reserve_call
 from ._models import LOCAL_MODELS, ModelNotAvailable, prepare, serving_context
 from ._preflight import (
@@ -19,6 +20,7 @@ from ._remote_usage import classify_failure
 from ._streaming import AsyncGenerationStream, GenerationStream
 from ._prompt_bound import IMAGE_TOKENS, UnboundedPrompt, prompt_token_bound
 from ._server import OFFLINE_ENV, ServerError, VLLMServer
+from ._thinking import ReasoningField, effort_for
 from ._types import LLM, Completion, Delta, Generation, Scored, TokenLogprob, ToolCall, ToolCallDelta, Usage
 from ._vllm_engine import VLLMEngine
 
@@ -29,4 +31,6 @@ __all__ = [
     "reserve_call", "shutdown", "verify_local_model",
     # tool calling, structured output, streaming and async (issue 13)
     "AsyncGenerationStream", "CallPlan", "Delta", "GenerationStream", "ToolCall", "ToolCallDelta", "classify_failure",
+    # thinking-token budgets: the provider's own field, or budget forcing (issue 15)
+    "ANSWER_CUE", "ForcedGeneration", "ForcedSample", "ReasoningField", "budget_forced", "effort_for",
 ]

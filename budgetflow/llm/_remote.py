@@ -5,7 +5,8 @@ What an attempt reserves is a true upper bound of what it can be billed:
 - prompt: `prompt_token_bound` over everything the request carries — messages (every field), tools, functions,
   tool_choice, response_format and every other field of `extra` — by UTF-8 bytes plus template and hidden-prompt
   overheads, never LiteLLM's token estimate (it may not be the provider's tokenizer);
-- output: n × the token limit, sent as `max_completion_tokens` so a reasoning model's hidden reasoning is inside it;
+- output: n × the token limit, sent as `max_completion_tokens` so a reasoning model's hidden reasoning is inside it
+  (a `thinking_budget` goes to the provider's own field and must fit inside that limit: see thinking.py);
 - priced by `PriceBook.worst_cost`: the highest input-side rate (input, cache write, any tier the prompt can reach)
   and the highest output-side rate (output, reasoning, any tier).
 Features whose billing nothing bounds are refused: provider-side tools (web search, code execution, computer use),
@@ -36,6 +37,7 @@ from ._metering import CallPlan, LLMError, reserve_call
 from ._prompt_bound import IMAGE_TOKENS, prompt_token_bound
 from ._remote_usage import _never_connected, _provider_reported_usage, _status, _usage_parts
 from ._streaming import Control, Core, StreamingMixin
+from ._thinking import REASONING_FIELDS, ReasoningField, ThinkingRoute, check_thinking_budget, thinking_route
 from ._tools import ToolCallAssembler, as_plain, check_tool_choice, check_tools, completion
 from ._types import Completion, Delta, Generation, Prompt, Scored, TokenLogprob, Usage
 
@@ -82,8 +84,12 @@ class LiteLLMModel(StreamingMixin):
         fallbacks: list[str | dict] | tuple[str | dict, ...] = (),
         image_tokens: int = IMAGE_TOKENS,
         extra: dict[str, Any] | None = None,
+        reasoning: ReasoningField = "auto",
     ):
         self.name = name
+        # how a thinking_budget reaches the model: "auto" asks LiteLLM's model map; a self-hosted reasoning model it
+        # does not know is declared "thinking" or "reasoning_effort"; a fallback dict may carry its own "reasoning"
+        self.reasoning = reasoning
         self.prices = prices
         self.api_base, self.api_key = api_base, api_key
         self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
@@ -166,20 +172,48 @@ class LiteLLMModel(StreamingMixin):
     def _start(self, prompt: Prompt, *, account: Account, control: Control, streaming: bool, n: int = 1,
                max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
                logprobs: int | None = None, min_tokens: int = 1, tools: list[dict] | None = None,
-               tool_choice: str | dict | None = None, response_format: dict | None = None) -> Core:
+               tool_choice: str | dict | None = None, response_format: dict | None = None,
+               thinking_budget: int | None = None) -> Core:
         """Check, bound and reserve the first attempt (or refuse) before returning the call's stream core.
         `max_tokens` bounds everything generated per choice, reasoning included (sent as max_completion_tokens);
-        tools, tool_choice and response_format go to the provider as given."""
+        tools, tool_choice and response_format go to the provider as given; `thinking_budget` goes in the
+        provider's own reasoning field and must leave room for the answer: max_tokens > thinking_budget."""
         from ._wire import validate
 
         validate(n, max_tokens, temperature, top_p, logprobs)
+        check_thinking_budget(thinking_budget, max_tokens)
         fields = self._request_fields(tools, tool_choice, response_format)
         check_tool_choice(fields.get("tools"), fields.get("tool_choice"))
-        prompt_tokens = self._bound(prompt, fields, stop)  # the same for every target: it bounds any tokenizer
         targets = self._targets()
+        routes = self._thinking_routes(targets, fields) if thinking_budget is not None else {}
+        if thinking_budget is not None:  # never shrink into the reasoning: the answer needs at least one token
+            min_tokens = max(min_tokens, thinking_budget + 1)
+        # the thinking field is part of the request too: bounded with the rest (every target's, a few tokens each)
+        extra_fields = {f"thinking-{i}": r.fields(thinking_budget) for i, r in enumerate(set(routes.values()))}
+        prompt_tokens = self._bound(prompt, {**fields, **extra_fields}, stop)  # the same for every target
         first = reserve_call(account, self._worst(targets[0]["model"], prompt_tokens, n), max_tokens, min_tokens)
-        call = _Call(prompt, fields, n, temperature, top_p, stop, logprobs, max_tokens, control, streaming)
+        call = _Call(prompt, fields, n, temperature, top_p, stop, logprobs, max_tokens, control, streaming,
+                     thinking_budget=thinking_budget, routes=routes)
         return self._attempts(call, account, targets, first, prompt_tokens, min_tokens)
+
+    def _thinking_routes(self, targets: list[dict], fields: dict[str, Any]) -> dict[str, ThinkingRoute]:
+        """Each target model's thinking field; refuses (before anything is reserved) a model that has none."""
+        body = fields.get("extra_body") or {}
+        given = [f for f in REASONING_FIELDS if f in fields or f in body]
+        if given:
+            raise ValueError(f"extra={given} already sets the reasoning; give thinking_budget or those, not both")
+        routes: dict[str, ThinkingRoute] = {}
+        for target in targets:
+            route = thinking_route(_litellm(), target["model"], target.get("api_base"),
+                                   target.get("reasoning", self.reasoning))
+            if route is None:
+                raise LLMError(
+                    f"{target['model']}: LiteLLM does not know it as a reasoning model, so it has no thinking budget "
+                    f"to set. For a reasoning model LiteLLM does not know, declare LiteLLMModel(reasoning='thinking' "
+                    f"or 'reasoning_effort'); for a model that does not reason, use budget forcing "
+                    f"(budgetflow.llm.budget_forced, or --strategy think).")
+            routes[target["model"]] = route
+        return routes
 
     def _attempts(self, call: "_Call", account: Account, targets: list[dict], first: CallPlan, prompt_tokens: int,
                   min_tokens: int) -> Core:
@@ -220,6 +254,9 @@ class LiteLLMModel(StreamingMixin):
             timeout=self.timeout, num_retries=0, max_retries=0,
         )
         kwargs.update({k: v for k in ("api_base", "api_key") if (v := target.get(k))})
+        if call.thinking_budget is not None and call.routes:
+            for key, value in call.routes[model].fields(call.thinking_budget).items():
+                kwargs[key] = {**kwargs[key], **value} if key == "extra_body" and key in kwargs else value
         if call.stop:
             kwargs["stop"] = call.stop
         if call.logprobs is not None:
@@ -261,6 +298,9 @@ class LiteLLMModel(StreamingMixin):
             plan.reservation.commit(**plan.worst)
             raise _Retryable(f"the stream failed mid-way ({type(err).__name__}): charged as reserved") from err
         notes = list(plan.notes)
+        if call.thinking_budget is not None and call.routes:
+            notes.append(f"thinking budget {call.thinking_budget} sent as {call.routes[model].field}; output bounded "
+                         f"by max_completion_tokens={plan.max_tokens}, reasoning included")
         if stopped:
             _close(stream)
             plan.reservation.commit(**plan.worst)
@@ -333,6 +373,8 @@ class _Call:
     asked: int
     control: Control
     streaming: bool
+    thinking_budget: int | None = None
+    routes: dict[str, ThinkingRoute] | None = None  # target model → its thinking field
     shown: bool = False
 
 

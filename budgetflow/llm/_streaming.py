@@ -209,13 +209,14 @@ class StreamingMixin:
     def generate(self, prompt: Any, *, account: Any, n: int = 1, max_tokens: int = 256, temperature: float = 0.0,
                  top_p: float = 1.0, stop: list[str] | None = None, logprobs: int | None = None,
                  min_tokens: int = 1, tools: list[dict] | None = None, tool_choice: str | dict | None = None,
-                 response_format: dict | None = None) -> Generation:
+                 response_format: dict | None = None, thinking_budget: int | None = None) -> Generation:
         """One metered call (see the LLM protocol): reserved, or refused, before anything is sent; `tools`,
-        `tool_choice` and `response_format` are the OpenAI chat fields, counted in the reserved prompt."""
+        `tool_choice` and `response_format` are the OpenAI chat fields, counted in the reserved prompt;
+        `thinking_budget` caps a reasoning model's reasoning (inside max_tokens)."""
         return drain(self._start(prompt, account=account, control=Control(), streaming=False, n=n,
                                  max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop,
                                  logprobs=logprobs, min_tokens=min_tokens, tools=tools, tool_choice=tool_choice,
-                                 response_format=response_format))
+                                 response_format=response_format, thinking_budget=thinking_budget))
 
     def stream(self, prompt: Any, *, account: Any, **options: Any) -> GenerationStream:
         """Like generate(), yielding Deltas as they arrive; reserves (or refuses) before returning."""

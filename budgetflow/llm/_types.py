@@ -119,7 +119,10 @@ class LLM(Protocol):
     `generate`, `agenerate`, `stream` and `astream` take the same arguments (those of `generate`) and meter alike:
     `tools` (OpenAI function schemas), `tool_choice` ("auto", "required", "none" or {"type": "function",
     "function": {"name": ...}}) and `response_format` ({"type": "json_schema", "json_schema": {...}} or
-    {"type": "json_object"}) are counted in the reserved prompt. A stream stopped early and a cancelled `agenerate`
+    {"type": "json_object"}) are counted in the reserved prompt. `thinking_budget` caps a reasoning model's reasoning
+    tokens through the provider's own field; `max_tokens` still bounds everything (reasoning + answer), so it must
+    exceed the thinking budget. An engine whose models have no reasoning channel refuses it: for those, budget
+    forcing (`budget_forced`) caps the reasoning and then forces the answer. A stream stopped early and a cancelled `agenerate`
     are charged what they used, their reservation closed."""
 
     name: str
@@ -141,6 +144,7 @@ class LLM(Protocol):
         tools: list[dict] | None = None,
         tool_choice: str | dict | None = None,
         response_format: dict | None = None,
+        thinking_budget: int | None = None,
     ) -> Generation: ...
 
     async def agenerate(self, prompt: Prompt, *, account: Account, **options: Any) -> Generation: ...

@@ -198,11 +198,18 @@ class VLLMEngine(StreamingMixin):
     def _start(self, prompt: Prompt, *, account: Account, control: Control, streaming: bool, n: int = 1,
                max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
                logprobs: int | None = None, min_tokens: int = 1, tools: list[dict] | None = None,
-               tool_choice: str | dict | None = None, response_format: dict | None = None) -> Core:
+               tool_choice: str | dict | None = None, response_format: dict | None = None,
+               thinking_budget: int | None = None) -> Core:
         """Check, count, reserve (or refuse): everything before dispatch; returns the call's stream core.
         A plain-text prompt with tools becomes one user message; named and "required" tool choice and
         response_format are enforced by vLLM's structured outputs, "auto" needs a model that supports it."""
         validate(n, max_tokens, temperature, top_p, logprobs)
+        if thinking_budget is not None:  # one call cannot cap a reasoning part the model does not mark
+            raise LLMError(f"{self.name}: the local engine serves the model's text as is, with no separate reasoning "
+                           f"to cap, so generate(thinking_budget=...) has nothing to bound. Use budget forcing: "
+                           f"budgetflow.llm.budget_forced(llm, prompt, thinking_budget={thinking_budget}, ...) caps "
+                           f"the reasoning, appends the answer cue and generates the answer under a cap of its own "
+                           f"(or --strategy think).")
         check_tools(tools)
         check_tool_choice(tools, tool_choice)
         if self.auto_tools is False and needs_auto_tools(tools, tool_choice):

@@ -30,6 +30,8 @@ from ._allocation import AllocationConfig, BatchResult, allocate, wave_gain
 from ._cascade import MAX_STAGES, CascadeSettings, CascadeStage, parse_stages
 from ._cascade_learn import ConfigStats, LearnedCascade, evaluate_order, learn_cascade, observation_from
 from ._steps import Node, StepConfig, StepSearch, expansion_budget
+from ._thinking import ThinkSettings, think
+from ._plan_budget import PlanBudgetSettings, Schedule, allocate_budget, parse_plan, plan_and_budget
 from ._tree import AStarSettings, BeamSettings, MajoritySettings, MCTSSettings, astar, beam_search, majority_of_n, mcts
 
 __all__ = [
@@ -39,5 +41,8 @@ __all__ = [
     "MCTSSettings", "MajoritySettings", "NoSettings", "Node", "Resources", "Result", "SampleSettings",
     "SamplingParams", "SettingsError", "Solver", "StepConfig", "StepSearch", "StopReason", "allocate", "astar",
     "beam_search", "best_of_n", "checked_confidence", "expansion_budget", "majority_of_n", "make_solver", "mcts",
-    "sample_until_pass", "solver", "solver_names", "solver_settings", "solvers", "visible_test_evidence", "vote_confidence", "wave_gain",
+    "sample_until_pass", "solver", "solver_names", "solver_settings", "solvers", "visible_test_evidence",
+    "vote_confidence", "wave_gain",
+    # thinking-token budgets: budget forcing and Plan-and-Budget
+    "PlanBudgetSettings", "Schedule", "ThinkSettings", "allocate_budget", "parse_plan", "plan_and_budget", "think",
 ]
