@@ -29,7 +29,7 @@ from ._sampling import (  # noqa: I001 (the strategies register themselves on im
 from ._allocation import AllocationConfig, BatchResult, allocate, wave_gain
 from ._cascade import MAX_STAGES, CascadeSettings, CascadeStage, parse_stages
 from ._cascade_learn import ConfigStats, LearnedCascade, evaluate_order, learn_cascade, observation_from
-from ._steps import Node, StepConfig, StepSearch, expansion_budget
+from ._steps import Node, StepConfig, StepSearch, expansion_budget, is_final
 from ._thinking import ThinkSettings, think
 from ._plan_budget import PlanBudgetSettings, Schedule, allocate_budget, parse_plan, plan_and_budget
 from ._tree import AStarSettings, BeamSettings, MajoritySettings, MCTSSettings, astar, beam_search, majority_of_n, mcts
@@ -40,7 +40,7 @@ __all__ = [
     "learn_cascade", "observation_from", "parse_stages",
     "MCTSSettings", "MajoritySettings", "NoSettings", "Node", "Resources", "Result", "SampleSettings",
     "SamplingParams", "SettingsError", "Solver", "StepConfig", "StepSearch", "StopReason", "allocate", "astar",
-    "beam_search", "best_of_n", "checked_confidence", "expansion_budget", "majority_of_n", "make_solver", "mcts",
+    "beam_search", "best_of_n", "checked_confidence", "expansion_budget", "is_final", "majority_of_n", "make_solver", "mcts",
     "sample_until_pass", "solver", "solver_names", "solver_settings", "solvers", "visible_test_evidence",
     "vote_confidence", "wave_gain",
     # thinking-token budgets: budget forcing and Plan-and-Budget

@@ -15,7 +15,7 @@ from budgetflow.search import (
     mcts,
 )
 from budgetflow.tasks import CodeTask, MathTask
-from budgetflow.verifiers import LogprobJudge, generate_tests
+from budgetflow.verifiers import LogprobJudge, extract_answer, generate_tests
 
 TASK = MathTask(id="toy", question="Tom has 3 apples and buys 4 more. How many apples does he have?", answer="7")
 CFG = StepConfig(step_max_tokens=24, max_depth=4, max_children=3, max_expansions=6)
@@ -110,3 +110,86 @@ def test_expansion_asks_for_fewer_whole_steps_when_tokens_run_low(ledger):
     child = parent.child("child", Budget(output_tokens=1000))
     assert StepSearch(None, TASK, child, CFG).affordable_children(3) == 1  # the tighter ancestor counts
     assert StepSearch(None, TASK, ledger.root("usd-only", Budget(usd=1.0)), CFG).affordable_children(3) == 3
+
+
+# ------------------------------------------------------------------ issue 15: tree search that finishes and is cheap
+
+STORY = MathTask(id="story", answer="18", question=(
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her "
+    "friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck egg. "
+    "How much in dollars does she make every day at the farmers' market?"))
+WIDE = StepConfig(step_max_tokens=64, max_depth=12, max_children=4, max_expansions=40, rollout_max_tokens=200)
+
+
+def _finished_paths(res) -> int:
+    return res.details.get("finished_paths", 0)
+
+
+def test_terminal_detection_needs_a_stated_answer():
+    from budgetflow.search import is_final
+
+    for line in ("The answer is 18.", "#### 18", "Final answer: $18", r"So she makes \boxed{18} dollars."):
+        assert is_final(line), line
+    for line in ("", "Let us find the answer: first, eggs left.", "So the answer is", "16 - 3 - 4 = 9"):
+        assert not is_final(line), line
+
+
+def test_mcts_finishes_paths_within_a_budget_that_step_by_step_mcts_could_not(engine, ledger):
+    # the old MCTS grew one line per iteration and spread its iterations over siblings: in 640 output tokens it
+    # finished no path on GSM8K; with rollouts every iteration writes whole solutions (in one n>1 call)
+    acct = ledger.root("mcts-rollouts", Budget(output_tokens=640))
+    res = mcts(engine, STORY, account=acct, iterations=8, want_answers=3, rollouts=2, cfg=WIDE)
+    assert _finished_paths(res) >= 1, res
+    assert acct.spent().output_tokens <= 640
+    assert res.answer is not None and res.answer == extract_answer(res.best.text)
+    assert res.confidence is not None and 0 < res.confidence <= 1
+    # every rollout call wrote several solutions at once: fewer calls than solutions
+    assert acct.spent().calls == res.expansions and res.samples > res.expansions
+
+
+def test_mcts_branches_from_prefixes_it_already_paid_for(engine, ledger):
+    acct = ledger.root("mcts-branch", Budget(output_tokens=2000))
+    res = mcts(engine, STORY, account=acct, iterations=4, want_answers=8, rollouts=2, cfg=WIDE)
+    tree = res.details["tree"]
+    # later iterations branch below the root: some node other than the root has two children
+    assert res.expansions >= 2 and tree["branched_below_root"] >= 1, tree
+
+
+def test_astar_spends_little_beyond_the_path_it_answers_with(engine, ledger):
+    # writing k siblings per pop and following one cost ~k times the path; partial expansion writes siblings only
+    # when the path written so far looks worse than the alternatives
+    acct = ledger.root("astar-lean", Budget(output_tokens=1500))
+    res = astar(engine, STORY, account=acct, cfg=WIDE.model_copy(update={"max_depth": 8}))
+    assert res.reason in ("finished", "exhausted") and res.best is not None
+    path = res.details["path_tokens"]
+    # the old A* (3-4 siblings per pop for this model's doubtful steps) paid more than 3 times its path here
+    assert 0 < path <= acct.spent().output_tokens <= 2 * path + WIDE.step_max_tokens, (path, acct.spent())
+    assert res.confidence is not None and 0 < res.confidence <= 1
+
+
+def test_beam_expands_a_depths_nodes_concurrently(engine, ledger):
+    acct = ledger.root("beam-batched", Budget(output_tokens=1500))
+    res = beam_search(engine, STORY, account=acct, width=3, cfg=WIDE.model_copy(update={"max_expansions": 7}))
+    entries = [e for e in ledger.entries("beam-batched") if e.kind in ("reserve", "commit", "release")]
+    # one call per expanded node (its siblings come in one n=k call), reserved on the real ledger
+    assert sum(e.kind == "reserve" for e in entries) == acct.spent().calls == res.expansions
+    in_flight = peak = 0
+    for e in entries:  # the journal's order: a depth's calls are all reserved before the first one settles
+        in_flight += 1 if e.kind == "reserve" else -1
+        peak = max(peak, in_flight)
+    assert peak >= 2
+    assert res.confidence is not None
+
+
+@pytest.mark.parametrize("strategy", ["majority", "beam", "mcts", "astar"])
+def test_every_math_solver_states_its_confidence(engine, ledger, strategy):
+    from budgetflow.search import make_solver
+    from budgetflow.search import Resources
+
+    acct = ledger.root(f"conf-{strategy}", Budget(output_tokens=500))
+    settings = {"majority": {"max_samples": 3, "max_tokens": 120}, "beam": {"width": 2, "max_expansions": 4},
+                "mcts": {"iterations": 3, "rollout_max_tokens": 150}, "astar": {"max_expansions": 8}}[strategy]
+    res = make_solver(strategy, settings).solve(TASK, Resources(llm=engine, account=acct))
+    assert acct.spent().output_tokens <= 500
+    if res.answer is not None:
+        assert res.confidence is not None and 0 < res.confidence <= 1
