@@ -44,11 +44,12 @@ class Router:
             r.reset()
 
 
-def caches(max_tokens: int, pool: int) -> dict[tuple[str, float], SampleCache]:
-    """The caches the rows replay: greedy per model, and sampled (T0.8) unless `pool` is 0."""
+def caches(max_tokens: int, pool: int, smol_sampled: bool = True) -> dict[tuple[str, float], SampleCache]:
+    """The caches the rows replay: greedy per model, and sampled (T0.8) unless `pool` is 0 (SmolLM2's sampled one
+    only with `smol_sampled`)."""
     temps = (0.0, 0.8) if pool else (0.0,)
     return {(m, t): SampleCache(m, SamplingParams(max_tokens=max_tokens, temperature=t))
-            for m in (SMOL, QWEN) for t in temps}
+            for m in (SMOL, QWEN) for t in temps if smol_sampled or (m, t) != (SMOL, 0.8)}
 
 
 def complete(task, cache: dict, pool: int) -> bool:
@@ -92,7 +93,10 @@ class Bench:
                             verifier=self.verifier, llm_for=lambda m: self.routers[m])
             results.append(solver.solve(t, res))
         by_id = {t.id: t for t in tasks}
-        solved = sum(self.hidden(by_id[r.task_id], r.answer) for r in results)
+        # per task, what selective answering reads (bench_selective.py)
+        per_task = [{"task_id": r.task_id, "confidence": r.confidence,
+                     "solved": self.hidden(by_id[r.task_id], r.answer)} for r in results]
+        solved = sum(p["solved"] for p in per_task)
         lo, hi = wilson(solved, len(tasks))
         solved_by: dict[str, int] = {}
         for r in results:
@@ -103,7 +107,11 @@ class Bench:
         return {"strategy": name, "stages": stages, "tasks": len(tasks), "solved": solved, "wilson95": [lo, hi],
                 "visible_solved": sum(r.solved_visible for r in results), "usd": batch.spent().usd,
                 "samples": sum(r.samples for r in results), "budget_usd": budget_usd,
-                "solved_by_stage_visible": solved_by, "results": results}
+                "solved_by_stage_visible": solved_by, "results": results, "per_task": per_task}
+
+
+SELECTIVE_ROWS = ("qwen best-of-8", "qwen early-stop-8", "qwen greedy", "cascade (hand-ordered)",
+                  "cascade qwen greedy -> waves")
 
 
 def fmt(r: dict) -> str:
@@ -118,6 +126,8 @@ def main() -> None:
     ap.add_argument("--calibrate", type=int, default=8, help="calibration tasks (the subset's first)")
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--pool", type=int, default=8, help="sampled samples per task (0: greedy configurations only)")
+    ap.add_argument("--no-smol-sampled", action="store_true",
+                    help="leave out SmolLM2's sampled configurations (when its T0.8 cache was not generated)")
     args = ap.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from budgetflow import Ledger
@@ -127,7 +137,8 @@ def main() -> None:
 
     t0 = time.monotonic()
     subset = fixed_subset(load_humaneval(), args.subset, args.seed)
-    cache = caches(args.max_tokens, args.pool)
+    smol_sampled = not args.no_smol_sampled
+    cache = caches(args.max_tokens, args.pool, smol_sampled)
     tasks = [t for t in subset if complete(t, cache, args.pool)]
     skipped = [t.id for t in subset if not complete(t, cache, args.pool)]
     print(f"subset: {len(subset)} HumanEval tasks (seed {args.seed}); {len(tasks)} with every cache complete"
@@ -142,15 +153,18 @@ def main() -> None:
 
     s, q, n = f"{SMOL}:", f"{QWEN}:", args.pool
     ks = [k for k in (1, 2, 4, 8) if k <= n]
-    singles = [("smol greedy", [s + "T0x1"])] + [(f"smol best-of-{k}", [s + f"T0.8x{k}"]) for k in ks] \
+    smol_ks = ks if smol_sampled else []
+    singles = [("smol greedy", [s + "T0x1"])] + [(f"smol best-of-{k}", [s + f"T0.8x{k}"]) for k in smol_ks] \
         + [("qwen greedy", [q + "T0x1"])] + [(f"qwen best-of-{k}", [q + f"T0.8x{k}"]) for k in ks] \
         + [(f"qwen early-stop-{k}", [q + f"T0.8x{k}w1"]) for k in ks if k > 1]
     hand = [s + "T0x1", q + "T0x1"] + ([q + f"T0.8x{n}w1"] if n else [])
-    pool = [s + "T0x1", q + "T0x1"] + ([s + f"T0.8x{n}w1", q + f"T0.8x{n}w1"] if n else [])
+    pool = [s + "T0x1", q + "T0x1"] + ([s + f"T0.8x{n}w1"] if n and smol_sampled else []) \
+        + ([q + f"T0.8x{n}w1"] if n else [])
     head = f"{'strategy':<50}{'solved':>9} {'wilson95':<12}{'vis.ok':>6}{'samples':>8}{'m$':>10}"
     print(f"\nall rows on the {len(rest)} tasks after the {len(calib)} calibration tasks\n{head}")
     rows = []
-    for name, stages in singles + [("cascade (hand-ordered)", hand)]:
+    qwen_only = [q + "T0x1"] + ([q + f"T0.8x{n}w1"] if n else [])  # the issue's example: greedy first, then waves
+    for name, stages in singles + [("cascade (hand-ordered)", hand), ("cascade qwen greedy -> waves", qwen_only)]:
         rows.append(bench.run(name, stages, rest))
         print(fmt(rows[-1]), flush=True)
 
@@ -191,9 +205,14 @@ def main() -> None:
                              "spend_vs_best_of_8": r["usd"] / bo8["usd"]} for r in rows}
     for r in rows:
         r.pop("results", None)
+        per_task = r.pop("per_task", [])
+        if n and r["strategy"] in SELECTIVE_ROWS:  # per-task confidence + correctness for the risk-coverage bench
+            name = r["strategy"].replace(" ", "_")
+            (RESULTS / f"cascade_tasks_{name}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in per_task))
     summary = {"bench": "cascade_humaneval", "provenance": provenance(), "subset": args.subset, "seed": args.seed,
                "complete_tasks": len(tasks), "skipped_incomplete": skipped, "calibration_tasks": [t.id for t in calib],
-               "compared_tasks": len(rest), "price_usd_per_cpu_hour": CPU_HOUR_USD[QWEN], "max_tokens": args.max_tokens,
+               "compared_tasks": len(rest), "smol_sampled": smol_sampled,
+               "price_usd_per_cpu_hour": CPU_HOUR_USD[QWEN], "max_tokens": args.max_tokens,
                "best_single": best_single["strategy"], "pool": n, "reach_target": bo8["strategy"],
                "reach_target_solved": bo8["solved"], "rows": rows,
                "calibration": {"usd": cal["usd"], "best_single_usd": cal_best["usd"]}, "reach": reach,
@@ -203,7 +222,8 @@ def main() -> None:
         if v["reaches_best_of_8"]:
             print(f"  {name:<48} {v['solved']:>3} solved at {v['spend_vs_best_of_8']:.2f}x its spend")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / ("cascade.json" if n == 8 else f"cascade_pool{n}.json")).write_text(json.dumps(summary, indent=2, default=str))
+    out = RESULTS / ("cascade.json" if n == 8 else f"cascade_pool{n}.json")
+    out.write_text(json.dumps(summary, indent=2, default=str))
     try:
         plot(rows, RESULTS / ("cascade.png" if n == 8 else f"cascade_pool{n}.png"), len(rest))
     except ImportError:
