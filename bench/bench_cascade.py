@@ -13,6 +13,7 @@ and every row is compared on the remaining tasks only.
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import os
 import tempfile
@@ -207,7 +208,7 @@ def main() -> None:
         r.pop("results", None)
         per_task = r.pop("per_task", [])
         if n and r["strategy"] in SELECTIVE_ROWS:  # per-task confidence + correctness for the risk-coverage bench
-            name = r["strategy"].replace(" ", "_")
+            name = re.sub(r"[^A-Za-z0-9.-]+", "_", r["strategy"]).strip("_")
             (RESULTS / f"cascade_tasks_{name}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in per_task))
     summary = {"bench": "cascade_humaneval", "provenance": provenance(), "subset": args.subset, "seed": args.seed,
                "complete_tasks": len(tasks), "skipped_incomplete": skipped, "calibration_tasks": [t.id for t in calib],

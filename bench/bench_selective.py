@@ -3,7 +3,8 @@
     python bench/bench_selective.py runs/gsm8k-majority runs/humaneval-sample [--penalty 1] [--out FILE]
 
 Each input is a `budgetflow run` output directory (its results.jsonl: `confidence` and the hidden-test verdict
-`solved` of every task) or a JSONL file of lines with `confidence` and one of `solved` / `correct` / `passed`. Tasks
+`solved` of every task), a JSONL file of lines with `confidence` and one of `solved` / `correct` / `passed`, or a
+benchmark JSONL with one `methods` entry per method per line (bench_search_gsm8k.py: one curve per method). Tasks
 with no verdict are left out; a task with no confidence is answered at every threshold (as a run does by default).
 For each input it prints the curve (coverage, risk, utility at every distinct confidence), the best threshold and
 always answering, and writes everything to bench/results/selective.json (+ selective.png when matplotlib is there).
@@ -27,6 +28,28 @@ from budgetflow.runs import RunDir, risk_coverage  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VERDICT_KEYS = ("solved", "correct", "passed")
+
+
+def _verdict(row: dict):
+    return next((row[k] for k in VERDICT_KEYS if k in row), None)
+
+
+def read_inputs(path: Path) -> list[tuple[str, list[tuple[float | None, bool]]]]:
+    """Every (label, pairs) an input holds: one for a run directory or a flat JSONL file; one per method for a
+    benchmark JSONL whose lines hold `methods: {name: {confidence, correct}}` (bench_search_gsm8k.py,
+    bench_thinking_gsm8k.py)."""
+    if path.is_file():
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows and all(isinstance(r.get("methods"), dict) for r in rows):
+            names = sorted({m for r in rows for m in r["methods"]})
+            out = []
+            for m in names:
+                pairs = [(r["methods"][m].get("confidence"), bool(_verdict(r["methods"][m])))
+                         for r in rows if _verdict(r["methods"].get(m, {})) is not None]
+                if any(c is not None for c, _ in pairs):
+                    out.append((f"{path.stem}:{m}", pairs))
+            return out
+    return [read_pairs(path)]
 
 
 def read_pairs(path: Path) -> tuple[str, list[tuple[float | None, bool]]]:
@@ -105,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.penalty < 0:
         ap.error("--penalty must be 0 or more")
     results = []
-    for path in args.inputs:
-        label, pairs = read_pairs(path)
+    for path, (label, pairs) in ((p, lp) for p in args.inputs for lp in read_inputs(p)):
         sel = risk_coverage(pairs, penalty=args.penalty)
         if sel is None:
             print(f"\n{label}: no scored task, skipped")
