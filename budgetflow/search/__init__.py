@@ -40,7 +40,8 @@ __all__ = [
     "learn_cascade", "observation_from", "parse_stages",
     "MCTSSettings", "MajoritySettings", "NoSettings", "Node", "Resources", "Result", "SampleSettings",
     "SamplingParams", "SettingsError", "Solver", "StepConfig", "StepSearch", "StopReason", "allocate", "astar",
-    "beam_search", "best_of_n", "checked_confidence", "expansion_budget", "is_final", "majority_of_n", "make_solver", "mcts",
+    "beam_search", "best_of_n", "checked_confidence", "expansion_budget", "is_final", "majority_of_n",
+    "make_solver", "mcts",
     "sample_until_pass", "solver", "solver_names", "solver_settings", "solvers", "visible_test_evidence",
     "vote_confidence", "wave_gain",
     # thinking-token budgets: budget forcing and Plan-and-Budget

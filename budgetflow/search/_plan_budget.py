@@ -89,7 +89,8 @@ class PlanBudgetSettings(BaseModel):
     temperature: float = Field(0.0, ge=0)
 
 
-def plan_and_budget(llm: LLM, task: MathTask, *, account: Account, settings: PlanBudgetSettings | None = None) -> Result:
+def plan_and_budget(llm: LLM, task: MathTask, *, account: Account,
+                    settings: PlanBudgetSettings | None = None) -> Result:
     s = settings or PlanBudgetSettings()
     start = account.spent().output_tokens
     caps = [x for x in (s.total_tokens, account.headroom_units().get("output_tokens")) if x is not None]

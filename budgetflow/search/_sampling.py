@@ -72,7 +72,8 @@ class CodeAttempt:
             self.fractions.append(verdict.score)
             self._add(Candidate(text=completion.text, score=verdict.score, passed_visible=verdict.passed,
                                 verdict=verdict, id=f"c{n}",
-                                meta={"visible": f"{verdict.passed_checks}/{verdict.checks}", "loaded": verdict.loaded}))
+                                meta={"visible": f"{verdict.passed_checks}/{verdict.checks}",
+                                      "loaded": verdict.loaded}))
 
     def _add(self, cand: Candidate) -> None:
         self.candidates.append(cand)

@@ -166,8 +166,8 @@ def test_mcts_branches_from_prefixes_it_already_paid_for(engine, ledger):
 def test_astar_spends_little_beyond_the_path_it_answers_with(engine, ledger):
     # writing k siblings per pop and following one cost ~k times the path (the old A* on 6 GSM8K problems with
     # SmolLM2: 134 steps written to keep 34); partial expansion writes siblings only when the path so far looks
-    # worse than the alternatives. Sampling is not seeded per request and a search may backtrack a lot (how lean A* is on average
-    # is measured in bench/bench_search_gsm8k.py, not asserted here); what holds by construction: the old A* wrote
+    # worse than the alternatives. Sampling is not seeded per request and a search may backtrack a lot (how lean
+    # A* is on average is measured in bench/bench_search_gsm8k.py, not asserted here); what holds by construction: the old A* wrote
     # 3-4 siblings at every pop, the root included, so no run of it came near its path's cost — the new one does
     ratios = []
     for attempt in range(3):
